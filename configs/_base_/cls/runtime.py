@@ -1,0 +1,20 @@
+# Runtime shared by every classification (teacher / student / distillation) config.
+default_scope = None  # kd_transfer registers into mmengine's root registries
+custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2,
+                    save_best='cls/top1', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+env_cfg = dict(cudnn_benchmark=False,
+               mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+log_processor = dict(window_size=50, by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,5 @@
+# resnet32x4 trained alone on cifar100: a teacher, or the undistilled baseline of a student.
+_base_ = ['../../_base_/cls/cifar100.py']
+
+model = dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=32, width=4),
+             data_preprocessor={{_base_.cifar_preprocessor}})

@@ -1,0 +1,5 @@
+# wrn40_1 trained alone on cifar100: a teacher, or the undistilled baseline of a student.
+_base_ = ['../../_base_/cls/cifar100.py']
+
+model = dict(type='KDClassifier', backbone=dict(type='WideResNet', depth=40, widen_factor=1),
+             data_preprocessor={{_base_.cifar_preprocessor}})

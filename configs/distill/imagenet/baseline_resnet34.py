@@ -1,0 +1,5 @@
+# resnet34 trained alone on imagenet: a teacher, or the undistilled baseline of a student.
+_base_ = ['../../_base_/cls/imagenet.py']
+
+model = dict(type='KDClassifier', backbone=dict(type='TVResNet', depth=34),
+             data_preprocessor={{_base_.imagenet_preprocessor}})

@@ -1,0 +1,15 @@
+# fitnets: resnet50 -> mobilenetv2 on imagenet (hyper-parameters: ../../../README.md#methods).
+# Teacher weights: train configs/distill/imagenet/baseline_resnet50.py (or use torchvision weights), then point
+# --cfg-options model.teacher_checkpoint=PATH at it (default below).
+_base_ = ['../../_base_/cls/imagenet.py']
+
+model = dict(
+    type='Distiller',
+    student=dict(type='KDClassifier', backbone=dict(type='TVMobileNetV2'),
+                 data_preprocessor={{_base_.imagenet_preprocessor}}),
+    teacher=dict(type='KDClassifier', backbone=dict(type='TVResNet', depth=50),
+                 data_preprocessor={{_base_.imagenet_preprocessor}}),
+    teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth',
+    input_size=(224, 224),
+    ce_weight=1.0,
+    distill_losses=[dict(type='FitNetsLoss', hint_layer=2, loss_weight=100)])

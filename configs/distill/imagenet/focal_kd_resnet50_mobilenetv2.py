@@ -1,0 +1,15 @@
+# focal_kd: resnet50 -> mobilenetv2 on imagenet (hyper-parameters: ../../../README.md#methods).
+# Teacher weights: train configs/distill/imagenet/baseline_resnet50.py (or use torchvision weights), then point
+# --cfg-options model.teacher_checkpoint=PATH at it (default below).
+_base_ = ['../../_base_/cls/imagenet.py']
+
+model = dict(
+    type='Distiller',
+    student=dict(type='KDClassifier', backbone=dict(type='TVMobileNetV2'),
+                 data_preprocessor={{_base_.imagenet_preprocessor}}),
+    teacher=dict(type='KDClassifier', backbone=dict(type='TVResNet', depth=50),
+                 data_preprocessor={{_base_.imagenet_preprocessor}}),
+    teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth',
+    input_size=(224, 224),
+    ce_weight=0.0,
+    distill_losses=[dict(type='FocalCalibKDLoss', alpha=0.1, beta=0.9, gamma=0.01, temperature=1, focal_gamma=3.0)])

@@ -1,0 +1,14 @@
+"""kd_transfer: does a distillation gain survive transfer to detection and segmentation?
+
+Importing the package (configs do it with ``custom_imports = dict(imports=['kd_transfer'])``):
+
+* makes mmengine checkpoints loadable with ``weights_only=True`` (:mod:`kd_transfer.safe_load`);
+* registers kd_transfer's architectures, distillation losses, datasets, metrics and hooks
+  into mmengine's *root* registries.  mmdet's and mmseg's registries are children of the root,
+  so the same names resolve from classification configs (no default scope) and from
+  ``default_scope='mmdet'`` / ``'mmseg'`` configs alike.
+"""
+from . import safe_load  # noqa: F401  (first: patches checkpoint loading)
+from . import datasets, distill, evaluation, hooks, models  # noqa: F401
+
+__version__ = '0.1.0'

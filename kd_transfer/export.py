@@ -1,0 +1,759 @@
+"""Export a (distilled) classification student as an mmdet / mmseg backbone checkpoint.
+
+:func:`export_backbone` reads a checkpoint written by one of several code bases, keeps only
+the student backbone, renames it to the keys of the backbone that the transfer configs
+build, proves that it loads strictly into that backbone, and writes::
+
+    {'state_dict': {<backbone keys>: Tensor},
+     'meta': {'kd_transfer': {'arch', 'backbone', 'method', 'teacher', 'source',
+                              'source_format', 'source_sha256', 'top1', 'ece', 'seed',
+                              'work_dir'}}}
+
+Source layouts (``src_format``; ``'auto'`` tells them apart):
+
+* ``kd_transfer``: an mmengine checkpoint of a :class:`~kd_transfer.models.Distiller`
+  (``state_dict`` keys ``student.backbone.*``, ``teacher.*``, ``distill_losses.<i>.*``) or of a
+  plain :class:`~kd_transfer.models.KDClassifier` (``backbone.*``); the architecture, the
+  method and the teacher are read from the config text stored in ``meta.cfg``, top-1 / ECE
+  from the work dir's ``*/vis_data/scalars.json``.
+* ``torchvision``: a bare ``state_dict`` (possibly under ``'state_dict'`` / ``'model'`` and
+  with DataParallel's ``module.`` prefix) of an ImageNet ResNet / MobileNetV2.
+* ``mdistiller``: ``{'model': <Distiller state_dict>}`` with ``module.student.*`` /
+  ``module.teacher.*`` keys, or its ``student_*`` files ``{'model': <student state_dict>}``.
+* ``repdistiller``: ``{'model': <student state_dict>, 'epoch', 'best_acc' | 'accuracy'}``.
+
+The ResNets (``TVResNet``) are exported with torchvision / mmdet / mmseg names and verified
+against mmdet's ``ResNet(depth, style='pytorch')``, which mmseg's ``ResNet`` shares; every
+other architecture is used as a backbone directly (``type='CifarResNet'``, ...) and is
+verified against itself built with ``out_indices``.
+
+Nothing is written unless the verification passes; the output is written atomically.
+"""
+import ast
+import glob
+import hashlib
+import json
+import os
+import os.path as osp
+import tempfile
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+SOURCE_FORMATS = ('kd_transfer', 'torchvision', 'mdistiller', 'repdistiller')
+
+#: Architecture types that are ImageNet models with torchvision parameter names.
+IMAGENET_TYPES = ('TVResNet', 'TVMobileNetV2')
+
+#: Renames from the parameter names of other code bases to kd_transfer's, per architecture
+#: type and source format, as ``(source prefix, kd_transfer prefix)`` pairs (the first pair
+#: whose prefix matches is applied). kd_transfer's architectures reproduce the upstream layouts
+#: (CIFAR models: RepDistiller's, which mdistiller copied; ImageNet models: torchvision's, which
+#: mdistiller's ImageNet ResNets use too), so every table entry is the identity. The table is
+#: spelled out so that a future architecture with different names gets its row here, and so
+#: that ``tests/test_export`` checks each pair against the real upstream layout.
+UPSTREAM_RENAMES: Dict[str, Dict[str, Tuple[Tuple[str, str], ...]]] = {
+    # conv1 bn1 layer{1,2,3}.<i>.{conv,bn}{1,2} layer<k>.0.downsample.{0,1} fc
+    'CifarResNet': {'repdistiller': (), 'mdistiller': ()},
+    # conv1 block{1,2,3}.layer.<i>.{bn1,conv1,bn2,conv2,convShortcut} bn1 fc
+    'WideResNet': {'repdistiller': (), 'mdistiller': ()},
+    # conv1 bn1 layer{1,2,3}.<i>.{conv,bn}{1,2,3} linear
+    'ShuffleNetV1': {'repdistiller': (), 'mdistiller': ()},
+    # conv1 bn1 layer{1,2,3}.<i>.{conv,bn}{1..5} conv2 bn2 linear
+    'ShuffleNetV2': {'repdistiller': (), 'mdistiller': ()},
+    # conv1.{0,1} blocks.<s>.<i>.conv.{0..7} conv2.{0,1} classifier.0
+    'CifarMobileNetV2': {'repdistiller': (), 'mdistiller': ()},
+    # conv1 bn1 layer{1..4}.<i>.{conv,bn}{1,2[,3]} layer<k>.0.downsample.{0,1} fc
+    'TVResNet': {'torchvision': (), 'mdistiller': (), 'repdistiller': ()},
+    # features.<i>... classifier.1
+    'TVMobileNetV2': {'torchvision': ()},
+}
+
+#: Keys of an architecture config that do not identify the architecture.
+_NON_ARCH_KEYS = ('num_classes', 'out_indices', 'init_cfg', 'pretrained', '_scope_')
+
+
+class ExportError(ValueError):
+    """The source cannot be exported (unknown layout, wrong architecture, bad file...)."""
+
+
+# --------------------------------------------------------------------------- reading
+def load_source(path: str) -> Any:
+    """Load ``path`` with ``weights_only=True``.
+
+    Args:
+        path (str): The checkpoint to read.
+
+    Returns:
+        The unpickled object.
+
+    Raises:
+        ExportError: The file is missing, truncated, not a torch checkpoint, or pickles
+            objects outside the weights-only allow-list.
+    """
+    import kd_transfer  # noqa: F401  (allow-lists mmengine's checkpoint types)
+    if not osp.isfile(path):
+        raise ExportError(f'source checkpoint {path!r} does not exist (expected a file '
+                          'written by torch.save)')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # noqa: BLE001  (torch raises many types for a bad file)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f'cannot read source checkpoint {path!r} with weights_only=True '
+                          f'(truncated, corrupt, not a torch checkpoint, or it pickles '
+                          f'arbitrary objects): {type(err).__name__}: {first}') from None
+
+
+def sha256_of(path: str) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return (isinstance(obj, dict) and len(obj) > 0
+            and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()))
+
+
+def _strip(state: Dict[str, Tensor], prefix: str) -> Dict[str, Tensor]:
+    return OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+
+
+class Extracted:
+    """The student weights found in a source checkpoint, with what was dropped.
+
+    Attributes:
+        fmt (str): Source format (one of :data:`SOURCE_FORMATS`), or ``'bare'`` before the
+            architecture has told torchvision and CIFAR code bases apart.
+        kind (str): ``'distiller'``, ``'classifier'`` or ``'state_dict'``.
+        state (dict[str, Tensor]): Student weights with the source's own names.
+        dropped (dict[str, int]): Dropped tensor groups (``teacher``, connectors...) -> count.
+        ckpt_meta (dict): The source's ``meta`` (mmengine) or ``{}``.
+        extras (dict): Scalar fields beside the weights (``epoch``, ``best_acc``...).
+        wrapper (str | None): Key the state dict was found under (``'state_dict'``,
+            ``'model'``) or None for a top-level state dict.
+    """
+
+    def __init__(self, fmt: str, kind: str, state: Dict[str, Tensor],
+                 dropped: Dict[str, int], ckpt_meta: dict, extras: dict,
+                 wrapper: Optional[str] = None):
+        self.fmt, self.kind, self.state = fmt, kind, state
+        self.dropped, self.ckpt_meta, self.extras = dropped, ckpt_meta, extras
+        self.wrapper = wrapper
+
+
+def extract_student(ckpt: Any, path: str, src_format: str = 'auto') -> Extracted:
+    """Find the student weights in a loaded checkpoint.
+
+    Args:
+        ckpt: What :func:`load_source` returned.
+        path (str): The file it came from (for error messages).
+        src_format (str): ``'auto'`` or one of :data:`SOURCE_FORMATS`.
+
+    Returns:
+        Extracted: The student weights (source names) and what was dropped.
+
+    Raises:
+        ExportError: The layout is not recognised or contradicts ``src_format``.
+    """
+    if src_format != 'auto' and src_format not in SOURCE_FORMATS:
+        raise ExportError(f'--src-format must be auto or one of {SOURCE_FORMATS}, got {src_format!r}')
+    if not isinstance(ckpt, dict) or not ckpt:
+        raise ExportError(f'{path!r}: expected a dict (a state_dict or a checkpoint holding one), '
+                          f'got {type(ckpt).__name__}')
+    extras = {k: v for k, v in ckpt.items()
+              if k in ('epoch', 'best_acc', 'accuracy') and isinstance(v, (int, float, Tensor))}
+    ckpt_meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+
+    if _is_state_dict(ckpt):
+        wrapper, state = None, ckpt
+    else:
+        wrapper = next((k for k in ('state_dict', 'model') if _is_state_dict(ckpt.get(k))), None)
+        if wrapper is None:
+            raise ExportError(
+                f'{path!r}: unknown checkpoint layout: no state_dict found (looked at the top '
+                f"level, 'state_dict' and 'model'); top-level keys: {_few(list(ckpt))}")
+        state = ckpt[wrapper]
+    keys = list(state)
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in keys)
+
+    def want(fmt: str) -> None:
+        if src_format not in ('auto', fmt):
+            raise ExportError(f'{path!r} looks like a {fmt} checkpoint, not {src_format} '
+                              f'(keys: {_few(keys)})')
+
+    # kd_transfer: mmengine checkpoint of a Distiller or a KDClassifier.
+    if wrapper == 'state_dict' and has('student.backbone.') and src_format in ('auto', 'kd_transfer'):
+        student = _strip(state, 'student.backbone.')
+        rest = [k for k in keys if not k.startswith('student.backbone.')]
+        return Extracted('kd_transfer', 'distiller', student, _dropped(rest), ckpt_meta, extras)
+    if (wrapper == 'state_dict' and has('backbone.') and not has('student.')
+            and src_format in ('auto', 'kd_transfer')):
+        student = _strip(state, 'backbone.')
+        rest = [k for k in keys if not k.startswith('backbone.')]
+        return Extracted('kd_transfer', 'classifier', student, _dropped(rest), ckpt_meta, extras)
+    if src_format == 'kd_transfer':
+        raise ExportError(f"{path!r} is not a kd_transfer checkpoint: expected 'state_dict' with "
+                          f"'student.backbone.*' (Distiller) or 'backbone.*' (KDClassifier) keys, "
+                          f'got {_few(keys)}')
+
+    # mdistiller: its Distiller state_dict, wrapped by DataParallel or not.
+    for prefix in ('module.student.', 'student.'):
+        if wrapper == 'model' and has(prefix):
+            want('mdistiller')
+            student = _strip(state, prefix)
+            rest = [k[len('module.'):] if k.startswith('module.') else k
+                    for k in keys if not k.startswith(prefix)]
+            return Extracted('mdistiller', 'distiller', student, _dropped(rest), ckpt_meta, extras)
+    if src_format == 'mdistiller' and wrapper != 'model':
+        raise ExportError(f"{path!r} is not an mdistiller checkpoint: expected {{'model': ...}}, "
+                          f'got top-level keys {_few(list(ckpt))}')
+    if src_format == 'repdistiller' and wrapper != 'model':
+        raise ExportError(f"{path!r} is not a RepDistiller checkpoint: expected {{'model': ..., "
+                          f"'epoch': ...}}, got top-level keys {_few(list(ckpt))}")
+
+    # A bare state dict (torchvision, RepDistiller, mdistiller's student files).
+    if all(k.startswith('module.') for k in keys):
+        state = _strip(state, 'module.')
+    fmt = src_format if src_format != 'auto' else 'bare'
+    return Extracted(fmt, 'state_dict', OrderedDict(state), {}, ckpt_meta, extras, wrapper)
+
+
+def _dropped(keys: Sequence[str]) -> Dict[str, int]:
+    """Group dropped keys: ``teacher``, ``distill_losses.0``... (connectors keep their index)."""
+    counts: Dict[str, int] = OrderedDict()
+    for key in keys:
+        parts = key.split('.')
+        depth = 2 if parts[0] in ('distill_losses', 'student') and len(parts) > 2 else 1
+        group = '.'.join(parts[:depth])
+        counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+def _few(items: Sequence[Any], n: int = 5) -> str:
+    items = [str(i) for i in items]
+    more = f' ... (+{len(items) - n} more)' if len(items) > n else ''
+    return '[' + ', '.join(items[:n]) + more + ']'
+
+
+# ------------------------------------------------------------------ config text (safe)
+def _literal(node: ast.AST) -> Any:
+    """Evaluate a config expression made of literals and ``dict(...)`` calls only."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        values = [_literal(n) for n in node.elts]
+        return values if isinstance(node, ast.List) else tuple(values)
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == 'dict' and not node.args):
+        return {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg is not None}
+    raise ValueError(f'not a literal: {ast.dump(node)[:60]}')
+
+
+def parse_config_text(text: str) -> Dict[str, Any]:
+    """Read the top-level assignments of a config text without executing it.
+
+    A checkpoint's ``meta.cfg`` is Python source; running it would defeat ``weights_only``.
+    Only literal values and ``dict(...)`` calls are evaluated; other assignments are skipped.
+
+    Args:
+        text (str): Config text (mmengine's ``Config.pretty_text``).
+
+    Returns:
+        dict: Variable name -> value for every assignment that is a pure literal.
+    """
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    out: Dict[str, Any] = {}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            try:
+                out[node.targets[0].id] = _literal(node.value)
+            except (ValueError, TypeError):
+                continue
+    return out
+
+
+# ------------------------------------------------------------------- architectures
+def _archs() -> Dict[str, dict]:
+    from kd_transfer.models import ARCHS
+    return ARCHS
+
+
+def arch_name_of(cfg: Any) -> Optional[str]:
+    """Short name (``'resnet18'``) of an architecture config, or None if none matches.
+
+    Args:
+        cfg (dict): e.g. ``dict(type='TVResNet', depth=18, num_classes=1000)``.
+    """
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        return None
+    own = {k: v for k, v in cfg.items() if k not in _NON_ARCH_KEYS}
+    best, best_size = None, -1
+    for name, arch in _archs().items():
+        ref = {k: v for k, v in arch.items() if k not in _NON_ARCH_KEYS}
+        # every key the table sets must agree; keys the table leaves out are defaults
+        if all(own.get(k) == v for k, v in ref.items()) and len(ref) > best_size:
+            best, best_size = name, len(ref)
+    return best
+
+
+def build_arch_model(arch: str, num_classes: Optional[int] = None,
+                     out_indices: Any = 'all', device: Optional[str] = None) -> nn.Module:
+    """Build a registered architecture by short name.
+
+    Args:
+        arch (str): Short name, a key of ``kd_transfer.models.ARCHS``.
+        num_classes (int, optional): Overrides the table's number of classes.
+        out_indices: ``'all'`` (backbone mode, every stage), ``None`` (logits mode) or indices.
+        device (str, optional): ``'meta'`` builds without allocating memory.
+
+    Returns:
+        nn.Module: The architecture.
+    """
+    from mmengine.registry import MODELS
+    cfg = dict(_archs()[arch])
+    if num_classes is not None:
+        cfg['num_classes'] = num_classes
+    if out_indices == 'all':
+        cfg['out_indices'] = None
+        probe = _build(MODELS, cfg, 'meta')
+        cfg['out_indices'] = tuple(range(len(probe.stage_channels) - 1))
+    else:
+        cfg['out_indices'] = out_indices
+    return _build(MODELS, cfg, device)
+
+
+def _build(registry, cfg: dict, device: Optional[str]) -> nn.Module:
+    if device is None:
+        return registry.build(dict(cfg))
+    try:
+        with torch.device(device):
+            return registry.build(dict(cfg))
+    except Exception:  # noqa: BLE001  (an architecture whose init cannot run on 'meta')
+        return registry.build(dict(cfg))
+
+
+def head_prefix(model: nn.Module) -> str:
+    """Dotted prefix (``'fc.'``, ``'classifier.'``) of the module ``model.classifier`` is."""
+    head = model.classifier
+    for name, module in model.named_modules():
+        if module is head and name:
+            return name + '.'
+    raise ExportError(f'{type(model).__name__}.classifier is not a submodule')
+
+
+_SHAPES_CACHE: Dict[str, Tuple[Dict[str, Tuple[int, ...]], str]] = {}
+
+
+def arch_signature(arch: str) -> Tuple[Dict[str, Tuple[int, ...]], str]:
+    """State-dict shapes of an architecture without its head, and the head prefix."""
+    if arch not in _SHAPES_CACHE:
+        model = build_arch_model(arch, out_indices=None, device='meta')
+        head = head_prefix(model)
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()
+                  if not k.startswith(head)}
+        _SHAPES_CACHE[arch] = (shapes, head)
+    return _SHAPES_CACHE[arch]
+
+
+def rename_keys(state: Dict[str, Tensor], arch_type: str, fmt: str) -> Dict[str, Tensor]:
+    """Apply :data:`UPSTREAM_RENAMES` for ``(arch_type, fmt)``; kd_transfer keys are kept."""
+    rules = UPSTREAM_RENAMES.get(arch_type, {}).get(fmt, ())
+    out: Dict[str, Tensor] = OrderedDict()
+    for key, value in state.items():
+        for src, dst in rules:
+            if key.startswith(src):
+                key = dst + key[len(src):]
+                break
+        out[key] = value
+    return out
+
+
+def _formats_for(arch: str, ext: 'Extracted') -> List[str]:
+    """The source format of ``ext`` if ``arch`` is its architecture.
+
+    A bare state dict of an ImageNet architecture is torchvision's; of a CIFAR one, an
+    mdistiller ``student_*`` file (``{'model': ...}`` and nothing else) or RepDistiller's
+    (``{'model': ..., 'epoch': ..., 'best_acc' | 'accuracy': ...}``); the two share one layout.
+    """
+    if ext.fmt != 'bare':
+        return [ext.fmt]
+    if _archs()[arch]['type'] in IMAGENET_TYPES:
+        return ['torchvision']
+    if ext.wrapper == 'model' and not ext.extras:
+        return ['mdistiller']
+    return ['repdistiller']
+
+
+def infer_arch(ext: Extracted) -> List[Tuple[str, str]]:
+    """Architectures (and formats) whose keys and shapes equal the student's, head excluded.
+
+    Returns:
+        list[tuple[str, str]]: ``(arch, fmt)`` pairs that match exactly.
+    """
+    matches = []
+    for arch in _archs():
+        for fmt in _formats_for(arch, ext):
+            if fmt not in UPSTREAM_RENAMES.get(_archs()[arch]['type'], {}) and fmt != 'kd_transfer':
+                continue
+            shapes, head = arch_signature(arch)
+            state = rename_keys(ext.state, _archs()[arch]['type'], fmt)
+            body = {k: tuple(v.shape) for k, v in state.items() if not k.startswith(head)}
+            if body == shapes:
+                matches.append((arch, fmt))
+    return matches
+
+
+# --------------------------------------------------------------------- verification
+def target_backbone(arch: str, keep_head: bool = False,
+                    num_classes: Optional[int] = None) -> Tuple[nn.Module, dict, str]:
+    """The module the exported weights must load into, its config and a description.
+
+    ResNets -> mmdet's ``ResNet(depth, style='pytorch')`` (mmseg's ``ResNet`` has the same
+    keys); other architectures -> themselves in backbone mode (every stage out). With
+    ``keep_head`` the architecture itself in logits mode, with ``num_classes`` classes.
+    """
+    arch_cfg = _archs()[arch]
+    if keep_head:
+        model = build_arch_model(arch, num_classes=num_classes, out_indices=None)
+        cfg = dict(arch_cfg, num_classes=num_classes or arch_cfg.get('num_classes'))
+        return model, cfg, f'{arch_cfg["type"]} (with head)'
+    if arch_cfg['type'] == 'TVResNet':
+        import mmdet.models  # noqa: F401  (registers mmdet's ResNet)
+        from mmdet.registry import MODELS as MMDET_MODELS
+        cfg = dict(type='ResNet', depth=int(arch_cfg['depth']), out_indices=(0, 1, 2, 3),
+                   style='pytorch')
+        return MMDET_MODELS.build(dict(cfg)), cfg, 'mmdet ResNet (style=pytorch)'
+    model = build_arch_model(arch, out_indices='all')
+    cfg = {k: v for k, v in arch_cfg.items() if k not in ('init_cfg',)}
+    cfg['out_indices'] = tuple(model.out_indices)
+    return model, cfg, f'{arch_cfg["type"]} (backbone mode)'
+
+
+def check_strict(state: Dict[str, Tensor], model: nn.Module, ignore_prefix: Optional[str],
+                 what: str) -> None:
+    """Raise unless ``state`` has exactly the keys and shapes of ``model`` (minus a prefix).
+
+    Raises:
+        ExportError: listing the first missing / unexpected / mis-shaped keys and their counts.
+    """
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()
+           if not (ignore_prefix and k.startswith(ignore_prefix))}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mis_shaped = sorted(k for k in set(own) & set(state) if tuple(state[k].shape) != own[k])
+    if missing or unexpected or mis_shaped:
+        raise ExportError(
+            f'the student weights do not load strictly into {what}: '
+            f'{len(missing)} missing {_few(missing)}; {len(unexpected)} unexpected '
+            f'{_few(unexpected)}; {len(mis_shaped)} mis-shaped '
+            f'{_few([f"{k}: {tuple(state[k].shape)} vs {own[k]}" for k in mis_shaped])}')
+    model.load_state_dict(
+        {**{k: v for k, v in model.state_dict().items() if k not in own}, **state}, strict=True)
+
+
+# ---------------------------------------------------------------------- provenance
+def method_names() -> Dict[str, str]:
+    """Distillation-loss type -> method short name (``KDLoss`` -> ``kd``), from
+    :data:`kd_transfer.distill.DISTILL_METHODS`."""
+    from kd_transfer.distill import DISTILL_METHODS
+    return {cls: name for name, cls in DISTILL_METHODS.items()}
+
+
+def method_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
+    """``'kd'``, ``'reviewkd'``, ``'kd+at'``... from a Distiller config; ``'baseline'`` for a
+    plain classifier; None when unknown."""
+    if kind == 'classifier':
+        return 'baseline'
+    if not isinstance(model_cfg, dict):
+        return None
+    losses = model_cfg.get('distill_losses')
+    if not isinstance(losses, (list, tuple)) or not losses:
+        return None
+    names = []
+    for loss in losses:
+        typ = loss.get('type') if isinstance(loss, dict) else None
+        if not isinstance(typ, str):
+            return None
+        typ = typ.split('.')[-1]
+        names.append(method_names().get(typ, typ[:-4].lower() if typ.endswith('Loss') else typ.lower()))
+    return '+'.join(names)
+
+
+def teacher_of(model_cfg: Optional[dict]) -> Optional[str]:
+    """Short arch name of a Distiller config's teacher (its type name if not in ARCHS)."""
+    if not isinstance(model_cfg, dict) or not isinstance(model_cfg.get('teacher'), dict):
+        return None
+    teacher = model_cfg['teacher']
+    backbone = teacher.get('backbone', teacher)
+    name = arch_name_of(backbone)
+    if name is None and isinstance(backbone, dict):
+        name = backbone.get('type')
+    return name
+
+
+def student_arch_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
+    """Short arch name of the student of a Distiller / KDClassifier config."""
+    if not isinstance(model_cfg, dict):
+        return None
+    student = model_cfg.get('student', {}) if kind == 'distiller' else model_cfg
+    return arch_name_of(student.get('backbone') if isinstance(student, dict) else None)
+
+
+def read_scalars(work_dir: Optional[str], epoch: Optional[int] = None,
+                 it: Optional[int] = None) -> Tuple[Optional[float], Optional[float], Optional[str]]:
+    """Top-1 and ECE from the latest ``<work_dir>/*/vis_data/scalars.json``.
+
+    The record whose ``step`` equals the checkpoint's epoch (else its iteration) is used when
+    there is one, so a ``best_*.pth`` gets its own accuracy; otherwise the last record that
+    has ``cls/top1``.
+
+    Args:
+        work_dir (str, optional): mmengine work dir.
+        epoch (int, optional): The checkpoint's epoch (``meta.epoch``).
+        it (int, optional): The checkpoint's iteration (``meta.iter``).
+
+    Returns:
+        tuple: ``(top1, ece, scalars_path)``, None where unknown.
+    """
+    if not work_dir or not osp.isdir(work_dir):
+        return None, None, None
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        return None, None, None
+    path = files[-1]  # run dirs are timestamps (YYYYmmdd_HHMMSS): the last is the latest
+    records = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and 'cls/top1' in rec:
+                records.append(rec)
+    if not records:
+        return None, None, path
+    chosen = records[-1]
+    for step in (epoch, it):
+        at_step = [r for r in records if step is not None and r.get('step') == step]
+        if at_step:
+            chosen = at_step[-1]
+            break
+    top1, ece = chosen.get('cls/top1'), chosen.get('cls/ece')
+    return (float(top1) if isinstance(top1, (int, float)) else None,
+            float(ece) if isinstance(ece, (int, float)) else None, path)
+
+
+def _to_float(value: Any) -> Optional[float]:
+    if isinstance(value, Tensor) and value.numel() == 1:
+        return float(value.item())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """Make a config value weights_only-safe (builtin containers and scalars only)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+# ------------------------------------------------------------------------- export
+def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional[str] = None,
+                    force: bool = False, keep_head: bool = False, method: Optional[str] = None,
+                    teacher: Optional[str] = None) -> Dict[str, Any]:
+    """Export the student backbone of ``src`` to ``out``.
+
+    Args:
+        src (str): Source checkpoint (see the module docstring for the layouts).
+        out (str): Output file; refused if it exists unless ``force``.
+        src_format (str): ``'auto'`` or one of :data:`SOURCE_FORMATS`.
+        arch (str, optional): Architecture short name; default: from the kd_transfer config,
+            else the one architecture whose keys and shapes match.
+        force (bool): Overwrite ``out``.
+        keep_head (bool): Keep the classifier (verified against the arch in logits mode).
+        method (str, optional): Provenance override (for sources without a kd_transfer config).
+        teacher (str, optional): Provenance override.
+
+    Returns:
+        dict: Summary (source, format, arch, target, counts, dropped groups, provenance).
+
+    Raises:
+        ExportError: Any problem; nothing is written then.
+    """
+    src, out = osp.abspath(osp.expanduser(src)), osp.abspath(osp.expanduser(out))
+    if osp.exists(out) and not force:
+        raise ExportError(f'output {out!r} exists; pass --force to overwrite it')
+    if osp.isdir(out):
+        raise ExportError(f'output {out!r} is a directory; expected a file path')
+    ckpt = load_source(src)
+    ext = extract_student(ckpt, src, src_format)
+    if not ext.state:
+        raise ExportError(f'{src!r}: the student state_dict is empty')
+
+    model_cfg = None
+    if ext.fmt == 'kd_transfer':
+        cfg_text = ext.ckpt_meta.get('cfg')
+        if isinstance(cfg_text, str):
+            model_cfg = parse_config_text(cfg_text).get('model')
+
+    # --- the architecture
+    archs = _archs()
+    if arch is not None and arch not in archs:
+        raise ExportError(f'--arch {arch!r} is not a kd_transfer architecture; choose one of '
+                          f'{sorted(archs)}')
+    cfg_arch = student_arch_of(model_cfg, ext.kind)
+    if arch is None and cfg_arch is not None:
+        arch = cfg_arch
+    if arch is None:
+        matches = infer_arch(ext)
+        if not matches:
+            raise ExportError(
+                f'{src!r}: unknown layout: the weights match no kd_transfer architecture in '
+                f'any known source format (keys: {_few(list(ext.state))}); pass --arch (and '
+                f'--src-format) to get the exact list of mismatching keys')
+        if len({a for a, _ in matches}) > 1:
+            raise ExportError(f'{src!r}: the weights match several architectures '
+                              f'{sorted({a for a, _ in matches})}; pass --arch')
+        arch, fmt = matches[0]
+    else:
+        fmt = _formats_for(arch, ext)[0]
+    ext.fmt = fmt if ext.fmt == 'bare' else ext.fmt
+    arch_type = archs[arch]['type']
+
+    # --- rename, split off the head, verify
+    state = rename_keys(ext.state, arch_type, ext.fmt)
+    _, head = arch_signature(arch)
+    head_keys = [k for k in state if k.startswith(head)]
+    dropped = OrderedDict(ext.dropped)
+    num_classes = None
+    if keep_head:
+        if not head_keys:
+            raise ExportError(f'--keep-head: {src!r} has no classifier ({head}*) for {arch}')
+        num_classes = int(state[sorted(head_keys)[-1]].shape[0])  # weight or bias: K first
+    else:
+        state = OrderedDict((k, v) for k, v in state.items() if not k.startswith(head))
+        if head_keys:
+            dropped['head (' + head.rstrip('.') + ')'] = len(head_keys)
+    model, backbone_cfg, target = target_backbone(arch, keep_head, num_classes)
+    check_strict(state, model, None if keep_head else head, f'{target} [{arch}]')
+    param_names = {k for k, _ in model.named_parameters()}
+    num_params = sum(v.numel() for k, v in state.items() if k in param_names)
+
+    # --- provenance
+    work_dir = None
+    top1 = ece = None
+    scalars = None
+    seed = ext.ckpt_meta.get('seed')
+    if ext.fmt == 'kd_transfer':
+        candidates = [osp.dirname(src)]
+        cfg_wd = parse_config_text(ext.ckpt_meta.get('cfg', '') or '').get('work_dir')
+        if isinstance(cfg_wd, str):
+            candidates.append(cfg_wd)
+        for cand in candidates:
+            top1, ece, scalars = read_scalars(cand, ext.ckpt_meta.get('epoch'),
+                                              ext.ckpt_meta.get('iter'))
+            if scalars:
+                work_dir = osp.abspath(cand)
+                break
+        if work_dir is None:
+            work_dir = osp.dirname(src)
+    elif ext.fmt == 'repdistiller':
+        top1 = _to_float(ext.extras.get('accuracy', ext.extras.get('best_acc')))
+    provenance = OrderedDict(
+        arch=arch,
+        backbone=_plain(backbone_cfg),
+        method=method if method is not None else method_of(model_cfg, ext.kind),
+        teacher=teacher if teacher is not None else teacher_of(model_cfg),
+        source=src,
+        source_format=ext.fmt,
+        source_sha256=sha256_of(src),
+        top1=top1,
+        ece=ece,
+        seed=int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        work_dir=work_dir,
+    )
+    payload = {'state_dict': OrderedDict((k, v.detach().cpu().clone().contiguous())
+                                         for k, v in state.items()),
+               'meta': {'kd_transfer': dict(provenance)}}
+    write_atomic(payload, out, force)
+    return OrderedDict(source=src, out=out, source_format=ext.fmt, kind=ext.kind, arch=arch,
+                       target=target, num_tensors=len(state), num_params=num_params,
+                       dropped=dict(dropped), scalars=scalars, provenance=dict(provenance))
+
+
+def write_atomic(obj: Any, out: str, force: bool = False) -> None:
+    """``torch.save`` to a temporary file beside ``out``, then ``os.replace`` it.
+
+    Raises:
+        ExportError: ``out`` exists and not ``force``, or its directory cannot be created.
+    """
+    out_dir = osp.dirname(out) or '.'
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as err:
+        raise ExportError(f'cannot create the output directory {out_dir!r}: {err}') from None
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(out) + '.', suffix='.tmp', dir=out_dir)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+        if osp.exists(out) and not force:  # appeared while we were writing
+            raise ExportError(f'output {out!r} exists; pass --force to overwrite it')
+        os.replace(tmp, out)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+    """A one-screen, human-readable report of :func:`export_backbone`'s result."""
+    prov = summary['provenance']
+    dropped = ', '.join(f'{k}: {v}' for k, v in summary['dropped'].items()) or 'nothing'
+
+    def fmt(value: Any) -> str:
+        return 'unknown' if value is None else (f'{value:.4g}' if isinstance(value, float) else str(value))
+
+    lines = [
+        f'source        {summary["source"]}',
+        f'format        {summary["source_format"]} ({summary["kind"]})',
+        f'arch          {summary["arch"]} -> verified strictly against {summary["target"]}',
+        f'backbone cfg  {prov["backbone"]}',
+        f'kept          {summary["num_tensors"]} tensors, {summary["num_params"]:,} parameters',
+        f'dropped       {dropped}',
+        f'method        {fmt(prov["method"])}    teacher {fmt(prov["teacher"])}',
+        f'top1          {fmt(prov["top1"])}    ece {fmt(prov["ece"])}    seed {fmt(prov["seed"])}',
+        f'work dir      {fmt(prov["work_dir"])}' + (f'  (scalars: {summary["scalars"]})'
+                                                   if summary.get('scalars') else ''),
+        f'sha256        {prov["source_sha256"]}',
+        f'written       {summary["out"]}',
+        f'use it with   --cfg-options model.backbone.init_cfg.checkpoint={summary["out"]}',
+    ]
+    return '\n'.join(lines)
+
+
+__all__ = ['SOURCE_FORMATS', 'UPSTREAM_RENAMES', 'method_names', 'ExportError', 'export_backbone',
+           'extract_student', 'load_source', 'parse_config_text', 'read_scalars', 'format_summary',
+           'arch_name_of', 'write_atomic']

@@ -1,0 +1,97 @@
+"""What tools/train.py and tools/test.py share: arguments, config set-up, CPU distributed runs."""
+import argparse
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, DictAction
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments every OpenMMLab entry point has."""
+    parser.add_argument('config', help='config file (classification, mmdet or mmseg)')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries, e.g. model.backbone.init_cfg.checkpoint=x.pth')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torchrun passes --local-rank (or --local_rank for older launchers)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read the config, apply ``--cfg-options`` and fill launcher / work_dir."""
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file {args.config!r} does not exist')
+    import kd_transfer  # noqa: F401  (safe checkpoint loading + registration)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    setup_cpu_distributed(cfg)
+    return cfg
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Make ``--launcher pytorch`` work on machines without a GPU.
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally and its DDP
+    wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on CPU.  When no GPU is present we
+    initialise a gloo process group ourselves (the Runner then skips ``init_dist``) and wrap the
+    model with ``device_ids=None``.  On GPU machines nothing changes.
+    """
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if cfg.launcher != 'pytorch':
+        raise RuntimeError(f'--launcher {cfg.launcher} on a machine without GPUs: only '
+                           "'pytorch' (torchrun, gloo backend) is supported on CPU")
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = dict(cfg.get('model_wrapper_cfg', None) or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def build_runner(cfg: Config):
+    """Build the Runner the config asks for (``runner_type``) or mmengine's default one."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mmengine's AmpOptimWrapper (GPU/NPU/MLU only)."""
+    if not torch.cuda.is_available():
+        raise RuntimeError('--amp needs a GPU: mmengine AmpOptimWrapper does not run on CPU')
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper == 'AmpOptimWrapper':
+        return
+    if optim_wrapper != 'OptimWrapper':
+        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, the config has {optim_wrapper}')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def resume_from(cfg: Config, resume: Optional[str]) -> None:
+    """``--resume`` alone: latest checkpoint of the work dir; ``--resume PATH``: that file."""
+    if resume is None:
+        return
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    else:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume {resume!r}: no such checkpoint file')
+        cfg.resume = True
+        cfg.load_from = resume

@@ -1,0 +1,140 @@
+"""Wide residual networks for CIFAR (Zagoruyko & Komodakis 2016), as used in KD papers."""
+from typing import Optional, Sequence
+
+import math
+
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+from torch import Tensor
+
+from .arch_base import ArchBase, Stages
+
+
+class WRNBlock(nn.Module):
+    """Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-(dropout)-conv3x3, plus shortcut.
+
+    When the shape changes the shortcut is a 1x1 conv applied to the *activated* input
+    (``relu(bn1(x))``), otherwise the raw input. The output has no activation. Attribute names
+    (``convShortcut`` included) follow the public WRN / RepDistiller code so its checkpoints load.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride of the first conv and of the shortcut.
+        dropout (float): Dropout probability between the two convs.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, dropout: float = 0.0):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, padding=1, bias=False)
+        self.dropout = dropout
+        self.equal_in_out = in_channels == out_channels and stride == 1
+        self.convShortcut = None if self.equal_in_out else nn.Conv2d(  # noqa: N815
+            in_channels, out_channels, 1, stride, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        act = self.relu1(self.bn1(x))
+        shortcut = x if self.equal_in_out else self.convShortcut(act)
+        out = self.relu2(self.bn2(self.conv1(act)))
+        if self.dropout > 0:
+            out = F.dropout(out, p=self.dropout, training=self.training)
+        return self.conv2(out) + shortcut
+
+
+class WRNStage(nn.Module):
+    """``num_blocks`` :class:`WRNBlock` s in ``self.layer`` (the public code's ``NetworkBlock``)."""
+
+    def __init__(self, num_blocks: int, in_channels: int, out_channels: int, stride: int,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.layer = nn.Sequential(*[
+            WRNBlock(in_channels if i == 0 else out_channels, out_channels,
+                     stride if i == 0 else 1, dropout) for i in range(num_blocks)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer(x)
+
+
+@MODELS.register_module()
+class WideResNet(ArchBase):
+    """WRN-depth-k for 32 x 32 inputs (wrn16_2, wrn40_1, wrn40_2 of the KD literature).
+
+    3x3 conv stem (16 channels, no BN / ReLU: the blocks are pre-activation), three stages of
+    n = (depth - 4) / 6 :class:`WRNBlock` s with 16k, 32k, 64k channels at strides 1, 2, 2,
+    then the final BN-ReLU, global average pooling (8 x 8 map) and a linear classifier.
+
+    Features (pre-activation network, so "before the ReLU" means the raw residual stream):
+
+    - ``stages[0] = preact_stages[0]`` = stem conv output;
+    - ``stages[i] = preact_stages[i]`` = raw output of stage i for i = 1, 2 (the next BN-ReLU
+      belongs to the first block of the following stage);
+    - ``preact_stages[3]`` = raw output of stage 3, ``stages[3] = relu(bn1(preact_stages[3]))``
+      (the network's final BN-ReLU is applied to the last stage only), ``feat_map = stages[3]``.
+
+    RepDistiller's features and the ReviewKD CIFAR code use the same raw block outputs;
+    mdistiller's ``preact_feats`` instead apply the next block's ``bn1`` (BN, no ReLU).
+
+    Args:
+        depth (int): 6n + 4, e.g. 16, 40.
+        widen_factor (int): k.
+        num_classes (int): Defaults to 100.
+        dropout (float): Dropout inside the blocks. Defaults to 0.
+        out_indices (Sequence[int], optional): Backbone mode, indices into the three stages.
+        init_cfg (dict | list[dict], optional): mmengine init config.
+    """
+
+    def __init__(self,
+                 depth: int,
+                 widen_factor: int,
+                 num_classes: int = 100,
+                 dropout: float = 0.0,
+                 out_indices: Optional[Sequence[int]] = None,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+            raise ValueError(f'WideResNet: depth must be 6n + 4 with n >= 1 (10, 16, 40, ...), '
+                             f'got {depth!r}')
+        if not isinstance(widen_factor, int) or widen_factor < 1:
+            raise ValueError(f'WideResNet: widen_factor must be a positive int, got {widen_factor!r}')
+        self.depth = depth
+        self.widen_factor = widen_factor
+        channels = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
+        n = (depth - 4) // 6
+        self.conv1 = nn.Conv2d(3, channels[0], 3, 1, padding=1, bias=False)
+        self.block1 = WRNStage(n, channels[0], channels[1], 1, dropout)
+        self.block2 = WRNStage(n, channels[1], channels[2], 2, dropout)
+        self.block3 = WRNStage(n, channels[2], channels[3], 2, dropout)
+        self.bn1 = nn.BatchNorm2d(channels[3])
+        self.relu = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(channels[3], num_classes)
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+        self._setup_contract(channels, channels[3], num_classes, out_indices, ('fc',))
+
+    @property
+    def classifier(self) -> nn.Linear:
+        """The final linear layer (stored as ``fc``)."""
+        return self.fc
+
+    def forward_stages(self, x: Tensor) -> Stages:
+        """Stem and the three stages; see the class docstring."""
+        stem = self.conv1(x)
+        out1 = self.block1(stem)
+        out2 = self.block2(out1)
+        out3 = self.block3(out2)
+        last = self.relu(self.bn1(out3))
+        return [stem, out1, out2, last], [stem, out1, out2, out3]

@@ -1,0 +1,1271 @@
+"""Read mmengine work directories back into one transfer report.
+
+The report answers the question of the suite: how much of a student's classification gain
+survives when it becomes the backbone of a detector or a segmenter. It reads only what the
+earlier stages wrote to disk:
+
+* an mmengine run directory ``<work_dir>/`` holds the config the Runner dumped
+  (``<work_dir>/<config_name>.py``) and one ``<timestamp>/`` directory per launch with the text
+  log ``<timestamp>.log`` and the JSON-lines scalar log ``<timestamp>/vis_data/scalars.json``
+  (training records carry ``lr``, ``loss``..., ``iter``, ``step``; validation records carry the
+  metric keys and ``step``, which is the epoch, or the iteration when the LoggerHook has
+  ``log_metric_by_epoch=False``);
+* a classification run is identified by its config (``Distiller`` -> distillation method,
+  teacher and student architectures; ``KDClassifier`` -> ``baseline``);
+* a detection / segmentation run is identified by the exported backbone it starts from
+  (``model.backbone.init_cfg.checkpoint``), whose ``meta['kd_transfer']`` provenance names the
+  architecture, method and teacher; a run with a ``ReviewKDHook`` is a detector-level
+  distillation (method ``reviewkd-det``).
+
+Results are grouped into one row per student (backbone, method, teacher and, for hyper-parameter
+sweeps, the swept setting), averaged over seeds, compared with the undistilled baseline of the
+same backbone, and written as ``report.md``, ``report.csv``, ``report.json`` and PNG plots.
+All metrics are reported in percent (ECE too; mmdet's AP in [0, 1] is scaled by 100).
+"""
+import csv
+import datetime
+import io
+import json
+import math
+import os
+import os.path as osp
+import re
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+#: Name of an mmengine launch directory (``Runner.timestamp``).
+TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
+
+#: Distillation loss types -> short method names used in the report.
+LOSS_METHODS = {
+    'KDLoss': 'kd',
+    'FitNetsLoss': 'fitnets',
+    'ATLoss': 'at',
+    'DKDLoss': 'dkd',
+    'ReviewKDLoss': 'reviewkd',
+    'GLDLoss': 'gld',
+    'FocalCalibKDLoss': 'focal_kd',
+}
+
+#: Model types of classification runs.
+DISTILLER_TYPES = ('Distiller', )
+CLASSIFIER_TYPES = ('KDClassifier', )
+
+#: Hook type that turns a transfer run into a detector / segmenter level distillation.
+DET_DISTILL_HOOKS = {'ReviewKDHook': 'reviewkd-det'}
+
+REPORT_FILES = ('report.md', 'report.csv', 'report.json')
+MISSING = '—'
+
+
+class ReportError(ValueError):
+    """Bad input for the report; the message names the file (and line or field)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column of the report.
+
+    Attributes:
+        key (str): Column key in report.json / report.csv.
+        label (str): Column header in report.md.
+        task (str): ``'cls'``, ``'det'`` or ``'seg'``: the kind of run that fills it.
+        log_key (str): Key of the validation record in ``scalars.json``.
+        scale (float): Factor from the logged value to percent.
+        dataset (str, optional): For segmentation, the dataset (``'voc'`` / ``'coco'``) the
+            run must have been validated on; detection tells datasets apart by key.
+        headline (bool): Gets a gain scatter plot (the COCO AP breakdown does not).
+    """
+    key: str
+    label: str
+    task: str
+    log_key: str
+    scale: float
+    dataset: Optional[str] = None
+    headline: bool = True
+
+
+COLUMNS: Tuple[Column, ...] = (
+    Column('top1', 'Top-1', 'cls', 'cls/top1', 1.0),
+    Column('ece', 'ECE', 'cls', 'cls/ece', 100.0),
+    Column('voc07_ap50', 'VOC07 AP50', 'det', 'pascal_voc/mAP', 100.0),
+    Column('coco_ap', 'COCO AP', 'det', 'coco/bbox_mAP', 100.0),
+    Column('coco_ap50', 'COCO AP50', 'det', 'coco/bbox_mAP_50', 100.0, headline=False),
+    Column('coco_ap75', 'COCO AP75', 'det', 'coco/bbox_mAP_75', 100.0, headline=False),
+    Column('coco_aps', 'COCO APs', 'det', 'coco/bbox_mAP_s', 100.0, headline=False),
+    Column('coco_apm', 'COCO APm', 'det', 'coco/bbox_mAP_m', 100.0, headline=False),
+    Column('coco_apl', 'COCO APl', 'det', 'coco/bbox_mAP_l', 100.0, headline=False),
+    Column('voc_miou', 'VOC mIoU', 'seg', 'mIoU', 1.0, 'voc'),
+    Column('coco_miou', 'COCO mIoU', 'seg', 'mIoU', 1.0, 'coco'),
+)
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+TRANSFER_COLUMNS = tuple(c for c in COLUMNS if c.task != 'cls')
+#: Keys whose presence marks a validation record.
+VAL_KEYS = frozenset([c.log_key for c in COLUMNS] + ['cls/top5', 'cls/nll', 'pascal_voc/AP50',
+                                                     'aAcc', 'mAcc'])
+
+
+# ------------------------------------------------------------------------------------------
+# Reading one run directory
+# ------------------------------------------------------------------------------------------
+@dataclass
+class ScalarLog:
+    """The records of one ``vis_data/scalars.json``, in file order.
+
+    Attributes:
+        path (str): The file.
+        train (list[tuple[int, dict]]): (line number, record) of training records.
+        val (list[tuple[int, dict]]): (line number, record) of validation records.
+    """
+    path: str
+    train: List[Tuple[int, dict]] = field(default_factory=list)
+    val: List[Tuple[int, dict]] = field(default_factory=list)
+
+
+def _is_train_record(rec: dict) -> bool:
+    return any(k == 'lr' or k.endswith('/lr') or k.startswith('loss') for k in rec)
+
+
+def read_scalars(path: str) -> ScalarLog:
+    """Read an mmengine ``scalars.json`` (one JSON object per line).
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        ScalarLog: training and validation records with their line numbers.
+
+    Raises:
+        ReportError: a line is not a JSON object (the message names file and line).
+    """
+    log = ScalarLog(path)
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, 1):
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                rec = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ReportError(f'{path}, line {lineno}: not valid JSON ({err.msg}): '
+                                  f'{text[:80]!r}') from None
+            if not isinstance(rec, dict):
+                raise ReportError(f'{path}, line {lineno}: expected a JSON object '
+                                  f'(one scalar record per line), got {type(rec).__name__}')
+            if _is_train_record(rec):
+                log.train.append((lineno, rec))
+            elif VAL_KEYS.intersection(rec):
+                log.val.append((lineno, rec))
+    return log
+
+
+_EPOCH_LINE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
+_ITER_LINE = re.compile(r'Iter\(train\)\s*\[\s*(\d+)/(\d+)\]')
+
+
+def read_text_log_progress(path: str) -> Dict[str, int]:
+    """Last training position in an mmengine text log (fallback when scalars.json has none).
+
+    Args:
+        path (str): ``<timestamp>.log``.
+
+    Returns:
+        dict: ``epoch`` and/or ``iter`` of the last ``Epoch(train)`` / ``Iter(train)`` line
+        (empty when there is none).
+    """
+    last: Dict[str, int] = {}
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            m = _EPOCH_LINE.search(line)
+            if m:
+                epoch, i, n = (int(g) for g in m.groups())
+                last = {'epoch': epoch, 'iter': (epoch - 1) * n + i}
+                continue
+            m = _ITER_LINE.search(line)
+            if m:
+                last = {'iter': int(m.group(1))}
+    return last
+
+
+def load_config(path: str) -> dict:
+    """Parse a dumped mmengine config into a plain dict.
+
+    Args:
+        path (str): The ``.py`` config.
+
+    Returns:
+        dict: The config (custom imports are not executed).
+
+    Raises:
+        ReportError: the file cannot be parsed.
+    """
+    from mmengine.config import Config
+    try:
+        return Config.fromfile(path, import_custom_modules=False).to_dict()
+    except Exception as err:  # mmengine raises SyntaxError, KeyError, ImportError...
+        raise ReportError(f'{path}: cannot read the dumped mmengine config '
+                          f'({type(err).__name__}: {err})') from None
+
+
+_PROVENANCE_CACHE: Dict[Tuple[str, float], Optional[dict]] = {}
+
+
+def read_provenance(path: str) -> Optional[dict]:
+    """The ``meta['kd_transfer']`` provenance of an exported backbone.
+
+    Args:
+        path (str): Checkpoint written by ``tools/export_backbone.py``.
+
+    Returns:
+        dict or None: The provenance, or None when the checkpoint has none.
+
+    Raises:
+        ReportError: the file cannot be read, or the provenance lacks ``arch`` / ``method``.
+    """
+    key = (osp.realpath(path), osp.getmtime(path))
+    if key in _PROVENANCE_CACHE:
+        return _PROVENANCE_CACHE[key]
+    from kd_transfer.safe_load import load_checkpoint_file  # torch.load(weights_only=True)
+    try:
+        ckpt = load_checkpoint_file(path, map_location='cpu')
+    except Exception as err:
+        raise ReportError(f'{path}: cannot load the backbone checkpoint ({err})') from None
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    prov = meta.get('kd_transfer') if isinstance(meta, dict) else None
+    if prov is not None:
+        if not isinstance(prov, dict):
+            raise ReportError(f"{path}: meta['kd_transfer'] must be a dict, got "
+                              f'{type(prov).__name__}')
+        for name in ('arch', 'method'):
+            if not isinstance(prov.get(name), str) or not prov[name]:
+                raise ReportError(f"{path}: meta['kd_transfer']['{name}'] must be a non-empty "
+                                  f'string, got {prov.get(name)!r}')
+    _PROVENANCE_CACHE[key] = prov
+    return prov
+
+
+# --- names of architectures ---------------------------------------------------------------
+def _cifar_resnet_name(cfg: dict) -> str:
+    width = cfg.get('width', 1)
+    return f"resnet{cfg['depth']}" + ('' if width in (1, None) else f'x{width}')
+
+
+#: Architecture type -> short name (the project's fixed names), used when the ARCHS table of
+#: kd_transfer.models cannot tell.
+ARCH_NAMERS: Dict[str, Callable[[dict], str]] = {
+    'CifarResNet': _cifar_resnet_name,
+    'WideResNet': lambda c: f"wrn{c['depth']}_{c['widen_factor']}",
+    'ShuffleNetV1': lambda c: 'shufflev1',
+    'ShuffleNetV2': lambda c: 'shufflev2',
+    'CifarMobileNetV2': lambda c: 'mobilenetv2_cifar',
+    'TVResNet': lambda c: f"resnet{c['depth']}",
+    'TVMobileNetV2': lambda c: 'mobilenetv2',
+}
+_ARCH_IGNORED_KEYS = {'num_classes', 'out_indices', 'init_cfg', 'frozen_stages', 'norm_eval'}
+
+
+def _archs_table() -> Dict[str, dict]:
+    try:
+        from kd_transfer.models import ARCHS
+    except Exception:  # the report does not need the models to work
+        return {}
+    return ARCHS if isinstance(ARCHS, dict) else {}
+
+
+def arch_name(cfg: Any, where: str) -> Optional[str]:
+    """Short architecture name (``resnet20``, ``wrn40_2``...) of a model / backbone config.
+
+    Args:
+        cfg: An architecture config, a classifier config wrapping one under ``backbone``, a
+            dict with an ``arch`` short name, a short name, or None.
+        where (str): ``file: field`` used in error messages.
+
+    Returns:
+        str or None: The short name (None when ``cfg`` is None).
+    """
+    if cfg is None:
+        return None
+    if isinstance(cfg, str):
+        return cfg
+    if not isinstance(cfg, dict):
+        raise ReportError(f'{where}: expected an architecture config dict, got {cfg!r}')
+    if isinstance(cfg.get('arch'), str):
+        return cfg['arch']
+    arch_type = cfg.get('type')
+    matches = []
+    for name, entry in _archs_table().items():
+        if isinstance(entry, dict) and entry.get('type') == arch_type:
+            keys = [k for k in entry if k not in _ARCH_IGNORED_KEYS]
+            if all(cfg.get(k) == entry[k] for k in keys):
+                matches.append((len(keys), name))
+    if matches:
+        return max(matches)[1]
+    if arch_type in ARCH_NAMERS:
+        try:
+            return ARCH_NAMERS[arch_type](cfg)
+        except KeyError as err:
+            raise ReportError(f'{where}: {arch_type} config has no {err} field') from None
+    for key in ('backbone', 'model'):
+        if isinstance(cfg.get(key), dict):
+            return arch_name(cfg[key], f'{where}.{key}')
+    if arch_type:
+        return f"{arch_type}{cfg.get('depth', '')}"
+    raise ReportError(f"{where}: cannot tell the architecture (no 'type' or 'arch' field)")
+
+
+def _config_stem(value: Any) -> Optional[str]:
+    """``'mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py'`` -> its file stem."""
+    if isinstance(value, dict):
+        value = value.get('filename') or value.get('type')
+    if not value:
+        return None
+    return osp.splitext(osp.basename(str(value).split('::')[-1]))[0]
+
+
+def _numeric_params(cfg: dict, prefix: str = '') -> Dict[str, float]:
+    return {prefix + k: v for k, v in cfg.items()
+            if k != 'type' and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+# --- one run ------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """Everything the report knows about one run directory.
+
+    Attributes:
+        run_dir (str): The work directory.
+        config_file (str): Its dumped config.
+        task (str, optional): ``'cls'``, ``'det'`` or ``'seg'``.
+        dataset (str, optional): ``'voc'`` / ``'coco'`` for transfer runs.
+        arch (str, optional): Student (backbone) architecture.
+        method (str, optional): Distillation method, ``'baseline'`` when undistilled.
+        teacher (str, optional): Teacher architecture (or detector config for ``*-det``).
+        params (dict): Numeric distillation hyper-parameters (classification runs).
+        seed (int, optional): ``randomness.seed`` (or the provenance seed).
+        metrics (dict): Column key -> value in percent, from the last validation record.
+        status (str): ``'ok'``, ``'missing'``, ``'unfinished'`` or ``'unidentified'``.
+        reason (str): Why the run is not ``'ok'``.
+        progress (str): ``'epoch 3/12'`` / ``'iter 40/80'`` when known.
+        log_dir (str, optional): The timestamp directory the metrics come from.
+        checkpoint (str, optional): Backbone checkpoint of a transfer run.
+        provenance (dict, optional): Its ``meta['kd_transfer']``.
+        notes (list[str]): Remarks shown with the run.
+    """
+    run_dir: str
+    config_file: str
+    task: Optional[str] = None
+    dataset: Optional[str] = None
+    arch: Optional[str] = None
+    method: Optional[str] = None
+    teacher: Optional[str] = None
+    params: Dict[str, float] = field(default_factory=dict)
+    seed: Optional[int] = None
+    metrics: Dict[str, float] = field(default_factory=dict)
+    status: str = 'ok'
+    reason: str = ''
+    progress: str = ''
+    log_dir: Optional[str] = None
+    checkpoint: Optional[str] = None
+    provenance: Optional[dict] = None
+    notes: List[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """A JSON-serialisable summary."""
+        return dict(work_dir=self.run_dir, config=self.config_file, task=self.task,
+                    dataset=self.dataset, arch=self.arch, method=self.method,
+                    teacher=self.teacher, params=self.params, seed=self.seed,
+                    metrics=self.metrics, status=self.status, reason=self.reason,
+                    progress=self.progress, log_dir=self.log_dir, checkpoint=self.checkpoint,
+                    notes=self.notes)
+
+
+def _task_of(cfg: dict, val_keys: set) -> Optional[str]:
+    model = cfg.get('model') or {}
+    if model.get('type') in DISTILLER_TYPES + CLASSIFIER_TYPES or 'cls/top1' in val_keys:
+        return 'cls'
+    scope = cfg.get('default_scope')
+    if scope == 'mmseg' or 'mIoU' in val_keys or model.get('type') in (
+            'EncoderDecoder', 'CascadeEncoderDecoder'):
+        return 'seg'
+    if scope == 'mmdet' or val_keys & {'coco/bbox_mAP', 'pascal_voc/mAP'} or \
+            any(k in model for k in ('rpn_head', 'roi_head', 'bbox_head')):
+        return 'det'
+    return None
+
+
+def _dataset_words(cfg: dict) -> str:
+    """Dataset types and data roots of the validation (then training) dataloader, lowercased."""
+    words = []
+    for loader in ('val_dataloader', 'test_dataloader', 'train_dataloader'):
+        ds = (cfg.get(loader) or {}).get('dataset')
+        while isinstance(ds, dict):
+            words += [str(ds.get('type', '')), str(ds.get('data_root', ''))]
+            inner = ds.get('dataset') or ds.get('datasets')
+            ds = inner[0] if isinstance(inner, list) and inner else inner
+        if words:
+            break
+    return ' '.join(words).lower()
+
+
+def _dataset_of(cfg: dict, task: str, val_keys: set) -> Optional[str]:
+    if task == 'det':
+        if 'pascal_voc/mAP' in val_keys:
+            return 'voc'
+        if 'coco/bbox_mAP' in val_keys:
+            return 'coco'
+        evaluator = str(cfg.get('val_evaluator', '')).lower()
+        return 'voc' if 'vocmetric' in evaluator else 'coco' if 'cocometric' in evaluator \
+            else None
+    words = _dataset_words(cfg)
+    if 'voc' in words:
+        return 'voc'
+    if 'coco' in words:
+        return 'coco'
+    return None
+
+
+def _backbone_checkpoint(model: dict) -> Optional[str]:
+    init = (model.get('backbone') or {}).get('init_cfg')
+    for item in init if isinstance(init, list) else [init]:
+        if isinstance(item, dict) and item.get('checkpoint'):
+            return str(item['checkpoint'])
+    pretrained = model.get('pretrained')
+    return pretrained if isinstance(pretrained, str) and pretrained else None
+
+
+def _identify_cls(run: Run, cfg: dict) -> None:
+    model = cfg.get('model') or {}
+    where = f'{run.config_file}: model'
+    if model.get('type') in DISTILLER_TYPES or 'distill_losses' in model:
+        losses = model.get('distill_losses')
+        entries = list(losses.values()) if isinstance(losses, dict) else losses
+        if not isinstance(entries, list) or not entries or \
+                not all(isinstance(e, dict) and e.get('type') for e in entries):
+            raise ReportError(f'{where}.distill_losses: expected a non-empty list (or dict) of '
+                              f'loss configs with a type, got {losses!r}')
+        names = [LOSS_METHODS.get(e['type'], re.sub(r'Loss$', '', e['type']).lower())
+                 for e in entries]
+        run.method = '+'.join(names)
+        run.teacher = arch_name(model.get('teacher'), f'{where}.teacher')
+        if run.teacher is None:
+            raise ReportError(f'{where}.teacher: a Distiller config needs a teacher')
+        run.arch = arch_name(model.get('student'), f'{where}.student')
+        if run.arch is None:
+            raise ReportError(f'{where}.student: a Distiller config needs a student')
+        for name, entry in zip(names, entries):
+            run.params.update(_numeric_params(entry, '' if len(entries) == 1 else f'{name}.'))
+        for k, v in _numeric_params(model).items():
+            run.params.setdefault(k, v)
+    else:
+        run.method = 'baseline'
+        run.arch = arch_name(model, where)
+
+
+def _identify_transfer(run: Run, cfg: dict) -> None:
+    model = cfg.get('model') or {}
+    ckpt = _backbone_checkpoint(model)
+    if ckpt is None:
+        run.status, run.reason = 'unidentified', (
+            'no backbone checkpoint (model.backbone.init_cfg.checkpoint) in the config')
+        return
+    path = osp.expanduser(ckpt)
+    if not osp.isabs(path) and not osp.exists(path) and \
+            osp.exists(osp.join(run.run_dir, path)):
+        path = osp.join(run.run_dir, path)
+    run.checkpoint = path
+    if '://' in ckpt:
+        run.status, run.reason = 'unidentified', (
+            f'backbone checkpoint {ckpt} is not an exported kd_transfer backbone '
+            '(export it with tools/export_backbone.py to record its provenance)')
+        return
+    if not osp.isfile(path):
+        run.status, run.reason = 'unidentified', f'backbone checkpoint {path} not found'
+        return
+    prov = read_provenance(path)
+    if prov is None:
+        run.status, run.reason = 'unidentified', (
+            f"backbone checkpoint {path} has no meta['kd_transfer'] provenance")
+        return
+    run.provenance = prov
+    run.arch, run.method, run.teacher = prov['arch'], prov['method'], prov.get('teacher')
+    for hook in cfg.get('custom_hooks') or []:
+        if isinstance(hook, dict) and hook.get('type') in DET_DISTILL_HOOKS:
+            det_method = DET_DISTILL_HOOKS[hook['type']]
+            run.method = det_method if prov['method'] == 'baseline' else \
+                f"{prov['method']}+{det_method}"
+            run.teacher = _config_stem(hook.get('teacher_config'))
+    if run.seed is None and prov.get('seed') is not None:
+        run.seed = prov['seed']
+
+
+def _check_finished(run: Run, cfg: dict, logs: List[Tuple[str, ScalarLog]],
+                    chosen: int) -> None:
+    """Set ``run.progress`` and mark the run unfinished when training did not reach its end."""
+    train_cfg = cfg.get('train_cfg') or {}
+    logger = (cfg.get('default_hooks') or {}).get('logger') or {}
+    val_by_epoch = logger.get('log_metric_by_epoch', True) if isinstance(logger, dict) else True
+    last_val = logs[chosen][1].val[-1][1]
+    # the last training position over all launches
+    last_train: Dict[str, int] = {}
+    for ts_dir, log in reversed(logs):
+        if log.train:
+            last_train = log.train[-1][1]
+            break
+        text_log = osp.join(ts_dir, osp.basename(ts_dir) + '.log')
+        if osp.isfile(text_log):
+            last_train = read_text_log_progress(text_log)
+            if last_train:
+                break
+    if 'max_epochs' in train_cfg:
+        total, unit = int(train_cfg['max_epochs']), 'epoch'
+        reached = last_val.get('step', 0) if val_by_epoch else last_train.get('epoch', 0)
+    elif 'max_iters' in train_cfg:
+        total, unit = int(train_cfg['max_iters']), 'iter'
+        reached = last_train.get('iter', 0) if val_by_epoch else last_val.get('step', 0)
+    else:
+        run.notes.append('no train_cfg.max_epochs / max_iters: completion not checked')
+        return
+    reached = int(reached or 0)
+    run.progress = f'{unit} {reached}/{total}'
+    if reached < total:
+        run.status = 'unfinished'
+        run.reason = f'training stopped at {unit} {reached} of {total}'
+
+
+def load_run(run_dir: str) -> Run:
+    """Read one mmengine run directory.
+
+    Args:
+        run_dir (str): Directory with the dumped config and ``<timestamp>/`` launch dirs.
+
+    Returns:
+        Run: identity, metrics of the last validation record of the latest launch that has
+        one, and status.
+
+    Raises:
+        ReportError: unreadable config, malformed scalars.json or provenance.
+    """
+    configs = sorted(f for f in os.listdir(run_dir) if f.endswith('.py'))
+    if not configs:
+        raise ReportError(f'{run_dir}: no dumped config (*.py) in this run directory')
+    config_file = osp.join(run_dir, max(configs, key=lambda f: osp.getmtime(
+        osp.join(run_dir, f))))
+    run = Run(run_dir=run_dir, config_file=config_file)
+    if len(configs) > 1:
+        run.notes.append(f'several configs ({", ".join(configs)}): used the newest, '
+                         f'{osp.basename(config_file)}')
+    cfg = load_config(config_file)
+    if not isinstance(cfg.get('model'), dict):
+        raise ReportError(f'{config_file}: no model dict in the config')
+    seed = (cfg.get('randomness') or {}).get('seed')
+    run.seed = int(seed) if isinstance(seed, (int, float)) else None
+
+    logs = []
+    for name in sorted(os.listdir(run_dir)):
+        ts_dir = osp.join(run_dir, name)
+        if TIMESTAMP_RE.match(name) and osp.isdir(ts_dir):
+            scalars = osp.join(ts_dir, 'vis_data', 'scalars.json')
+            log = read_scalars(scalars) if osp.isfile(scalars) else ScalarLog(scalars)
+            logs.append((ts_dir, log))
+    with_val = [i for i, (_, log) in enumerate(logs) if log.val]
+    val_keys = set(logs[with_val[-1]][1].val[-1][1]) if with_val else set()
+
+    run.task = _task_of(cfg, val_keys)
+    if run.task == 'cls':
+        _identify_cls(run, cfg)
+    elif run.task in ('det', 'seg'):
+        run.dataset = _dataset_of(cfg, run.task, val_keys)
+        _identify_transfer(run, cfg)
+        if run.status == 'ok' and run.dataset is None:
+            run.status, run.reason = 'unidentified', (
+                f'{run.task} dataset is neither VOC nor COCO (dataset: '
+                f'{_dataset_words(cfg) or "?"})')
+    else:
+        run.status, run.reason = 'unidentified', (
+            'neither a classification, detection nor segmentation run')
+
+    if not with_val:
+        last = next((log.train[-1][1] for _, log in reversed(logs) if log.train), {})
+        if 'iter' in last:
+            run.progress = (f"epoch {last['epoch']}, " if 'epoch' in last else '') + \
+                f"iter {last['iter']}"
+        if run.status == 'ok':
+            run.status = 'missing'
+            where = 'no <timestamp>/ launch directory' if not logs else \
+                'no validation record in ' + ', '.join(
+                    osp.relpath(log.path, run_dir) for _, log in logs)
+            run.reason = where
+        return run
+    chosen = with_val[-1]
+    run.log_dir = logs[chosen][0]
+    if chosen != len(logs) - 1:
+        run.notes.append(f'newer launch {osp.basename(logs[-1][0])} has no validation record')
+    record = logs[chosen][1].val[-1][1]
+    for col in COLUMNS:
+        if col.task == run.task and col.dataset in (None, run.dataset) and \
+                col.log_key in record:
+            raw = record[col.log_key]
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise ReportError(f'{logs[chosen][1].path}, line {logs[chosen][1].val[-1][0]}: '
+                                  f'{col.log_key} must be a number, got {raw!r}')
+            if not math.isfinite(raw) or (col.task == 'det' and raw < 0):
+                # COCO logs -1 for an area range without objects
+                run.notes.append(f'{col.log_key} = {raw} treated as missing')
+                continue
+            run.metrics[col.key] = float(raw) * col.scale
+    if run.status == 'ok':
+        _check_finished(run, cfg, logs, chosen)
+    return run
+
+
+_SKIPPED_DIRS = ('__pycache__', 'vis_data')
+
+
+def _is_run_dir(path: str, files: Sequence[str], dirs: Sequence[str]) -> bool:
+    if osp.basename(path) in _SKIPPED_DIRS or '__init__.py' in files or \
+            not any(f.endswith('.py') for f in files):
+        return False
+    subdirs = [d for d in dirs if not d.startswith('.') and d not in _SKIPPED_DIRS]
+    return not subdirs or any(TIMESTAMP_RE.match(d) for d in subdirs)
+
+
+def discover_run_dirs(work_dirs: Sequence[str]) -> List[str]:
+    """Find mmengine run directories in (or at) the given paths, recursively.
+
+    Args:
+        work_dirs (Sequence[str]): Run directories or parents of run directories.
+
+    Returns:
+        list[str]: Run directories, each once, sorted.
+
+    Raises:
+        ReportError: a path is not a directory, or no run directory was found.
+    """
+    found: Dict[str, str] = {}
+    for root_dir in work_dirs:
+        if not osp.isdir(root_dir):
+            raise ReportError(f'work dir {root_dir!r} does not exist or is not a directory')
+        for path, dirs, files in os.walk(root_dir):
+            dirs.sort()
+            if _is_run_dir(path, files, dirs):
+                found.setdefault(osp.realpath(path), osp.normpath(path))
+                dirs[:] = []
+            else:
+                dirs[:] = [d for d in dirs if not TIMESTAMP_RE.match(d)
+                           and not d.startswith('.') and d not in _SKIPPED_DIRS]
+    if not found:
+        raise ReportError('no mmengine run directory (a dumped <config>.py next to '
+                          '<timestamp>/ log directories) under ' + ', '.join(work_dirs))
+    return sorted(found.values())
+
+
+# ------------------------------------------------------------------------------------------
+# Aggregation
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    """The values of one metric of one row.
+
+    Attributes:
+        values (list[float]): One value per run (percent).
+        seeds (list): The runs' seeds.
+        runs (list[str]): The runs' work dirs.
+        source (str): ``'runs'``, or ``'provenance'`` when read from exported backbones.
+        delta (float, optional): ``mean`` minus the baseline's mean.
+    """
+    values: List[float] = field(default_factory=list)
+    seeds: List[Optional[int]] = field(default_factory=list)
+    runs: List[str] = field(default_factory=list)
+    source: str = 'runs'
+    delta: Optional[float] = None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> Optional[float]:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> Optional[float]:
+        """Sample standard deviation (n - 1), None for fewer than two runs."""
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    def to_json(self) -> dict:
+        return dict(mean=self.mean, std=self.std, n=self.n, delta=self.delta,
+                    values=self.values, seeds=self.seeds, runs=self.runs, source=self.source)
+
+
+@dataclass
+class Row:
+    """One student: backbone, method, teacher and (for sweeps) setting."""
+    arch: str
+    method: str
+    teacher: Optional[str]
+    setting: Tuple[Tuple[str, float], ...]
+    cells: Dict[str, Cell] = field(default_factory=dict)
+    runs: List[Run] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple:
+        return (self.arch, self.method, self.teacher, self.setting)
+
+    def setting_text(self) -> str:
+        return ', '.join(f'{k}={_fmt_param(v)}' for k, v in self.setting)
+
+    def mean(self, key: str) -> Optional[float]:
+        cell = self.cells.get(key)
+        return cell.mean if cell else None
+
+    def delta(self, key: str) -> Optional[float]:
+        cell = self.cells.get(key)
+        return cell.delta if cell else None
+
+
+def _fmt_param(v: Optional[float]) -> str:
+    return '?' if v is None else f'{v:g}'
+
+
+@dataclass
+class Sweep:
+    """A two-parameter grid of one (method, teacher, arch) group."""
+    arch: str
+    method: str
+    teacher: Optional[str]
+    x_param: str
+    y_param: str
+    x_values: List[float]
+    y_values: List[float]
+    grids: Dict[str, List[List[Optional[float]]]]  # column key -> [y][x] means
+    plot: Optional[str] = None
+
+
+def _varying_params(runs: Sequence[Run]) -> List[str]:
+    names: List[str] = []
+    for run in runs:
+        names += [k for k in run.params if k not in names]
+    return [k for k in names if len({run.params.get(k) for run in runs}) > 1]
+
+
+def _sweep_axes(runs: Sequence[Run], varying: Sequence[str]) -> Optional[Tuple[str, str]]:
+    """First pair of varying parameters that forms a grid and determines all the others."""
+    for a, b in combinations(varying, 2):
+        rest = [k for k in varying if k not in (a, b)]
+        seen: Dict[tuple, tuple] = {}
+        ok = True
+        for run in runs:
+            point = (run.params.get(a), run.params.get(b))
+            other = tuple(run.params.get(k) for k in rest)
+            if seen.setdefault(point, other) != other or None in point:
+                ok = False
+                break
+        if ok and len({p[0] for p in seen}) > 1 and len({p[1] for p in seen}) > 1:
+            return a, b
+    return None
+
+
+@dataclass
+class Report:
+    """Everything written to report.md / .csv / .json."""
+    rows: List[Row]
+    runs: List[Run]
+    sweeps: List[Sweep]
+    baseline_method: str
+    work_dirs: List[str]
+    note: Optional[str] = None
+    date: str = ''
+    plots: List[Tuple[str, str]] = field(default_factory=list)  # (title, file name)
+
+    @property
+    def problem_runs(self) -> List[Run]:
+        return [r for r in self.runs if r.status != 'ok']
+
+
+def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[List[Row],
+                                                                                List[Sweep]]:
+    """Group finished runs into rows, average seeds, compute deltas and find sweeps.
+
+    Args:
+        runs (Sequence[Run]): All runs (only ``status == 'ok'`` ones are used).
+        baseline_method (str): Method of the undistilled rows the deltas refer to.
+
+    Returns:
+        tuple[list[Row], list[Sweep]]: The rows (sorted) and the detected sweeps.
+    """
+    ok = [r for r in runs if r.status == 'ok']
+    cls_runs = [r for r in ok if r.task == 'cls']
+    # settings: the hyper-parameters that vary within a (arch, method, teacher) group
+    groups: Dict[tuple, List[Run]] = {}
+    for run in cls_runs:
+        groups.setdefault((run.arch, run.method, run.teacher), []).append(run)
+    setting_of: Dict[str, tuple] = {}
+    identity_of: Dict[str, tuple] = {}
+    varying_of: Dict[tuple, List[str]] = {}
+    for key, members in groups.items():
+        varying = _varying_params(members)
+        varying_of[key] = varying
+        for run in members:
+            setting_of[osp.realpath(run.run_dir)] = tuple((k, run.params.get(k))
+                                                          for k in varying)
+            identity_of[osp.realpath(run.run_dir)] = key
+
+    rows: Dict[tuple, Row] = {}
+
+    def row_for(arch, method, teacher, setting) -> Row:
+        key = (arch, method, teacher, setting)
+        if key not in rows:
+            rows[key] = Row(arch, method, teacher, setting)
+        return rows[key]
+
+    for run in ok:
+        setting: tuple = ()
+        arch, method, teacher = run.arch, run.method, run.teacher
+        if run.task == 'cls':
+            setting = setting_of[osp.realpath(run.run_dir)]
+        else:
+            src = (run.provenance or {}).get('work_dir')
+            src = osp.realpath(src) if isinstance(src, str) and src else None
+            if src in identity_of:  # the classification run this backbone came from
+                setting = setting_of[src]
+                if run.method == run.provenance['method']:
+                    arch, method, teacher = identity_of[src]
+        row = row_for(arch, method, teacher, setting)
+        row.runs.append(run)
+        for key, value in run.metrics.items():
+            cell = row.cells.setdefault(key, Cell())
+            cell.values.append(value)
+            cell.seeds.append(run.seed)
+            cell.runs.append(run.run_dir)
+
+    task_order = {'cls': 0, 'det': 1, 'seg': 2}
+    for row in rows.values():
+        row.runs.sort(key=lambda r: (task_order.get(r.task, 3), r.dataset or '', r.run_dir))
+    _provenance_fallback(rows.values())
+    _deltas(rows.values(), baseline_method)
+    ordered = sorted(rows.values(), key=lambda r: (
+        r.arch, r.method != baseline_method, r.method, r.teacher or '',
+        tuple((v is None, v or 0) for _, v in r.setting)))
+
+    sweeps = []
+    for (arch, method, teacher), members in groups.items():
+        axes = _sweep_axes(members, varying_of[(arch, method, teacher)])
+        if axes is None:
+            continue
+        a, b = axes
+        group_rows = [r for r in ordered if (r.arch, r.method, r.teacher) ==
+                      (arch, method, teacher) and r.setting]
+        xs = sorted({dict(r.setting)[a] for r in group_rows})
+        ys = sorted({dict(r.setting)[b] for r in group_rows})
+        grids: Dict[str, List[List[Optional[float]]]] = {}
+        for col in COLUMNS:
+            grid: List[List[Optional[float]]] = [[None] * len(xs) for _ in ys]
+            for r in group_rows:
+                s = dict(r.setting)
+                grid[ys.index(s[b])][xs.index(s[a])] = r.mean(col.key)
+            if any(v is not None for line in grid for v in line):
+                grids[col.key] = grid
+        sweeps.append(Sweep(arch, method, teacher, a, b, xs, ys, grids))
+    for sweep in sweeps:  # the sweep's rows are labelled by its two axes only
+        for r in ordered:
+            if (r.arch, r.method, r.teacher) == (sweep.arch, sweep.method, sweep.teacher) \
+                    and r.setting:
+                s = dict(r.setting)
+                r.setting = ((sweep.x_param, s[sweep.x_param]), (sweep.y_param,
+                                                                   s[sweep.y_param]))
+    return ordered, sweeps
+
+
+def _provenance_fallback(rows) -> None:
+    """Fill Top-1 / ECE of rows without a classification run from their backbones' provenance."""
+    for row in rows:
+        if 'top1' in row.cells or 'ece' in row.cells:
+            continue
+        seen = set()
+        for run in row.runs:
+            prov = run.provenance or {}
+            if run.task == 'cls' or not prov or run.method != prov.get('method'):
+                continue  # a detector-level distillation does not change the backbone
+            source = prov.get('source_sha256') or prov.get('source') or run.checkpoint
+            if source in seen:
+                continue
+            seen.add(source)
+            for key, scale in (('top1', 1.0), ('ece', 100.0)):
+                if isinstance(prov.get(key), (int, float)):
+                    cell = row.cells.setdefault(key, Cell(source='provenance'))
+                    cell.values.append(float(prov[key]) * scale)
+                    cell.seeds.append(prov.get('seed'))
+                    cell.runs.append(run.checkpoint)
+
+
+def _deltas(rows, baseline_method: str) -> None:
+    baselines: Dict[str, Row] = {}
+    for row in rows:
+        if row.method == baseline_method and (row.arch not in baselines or not row.setting):
+            baselines[row.arch] = row
+    for row in rows:
+        base = baselines.get(row.arch)
+        if base is None or base is row:
+            continue
+        for key, cell in row.cells.items():
+            ref = base.mean(key)
+            if ref is not None and cell.mean is not None:
+                cell.delta = ref - cell.mean
+
+
+def collect_runs(work_dirs: Sequence[str]) -> List[Run]:
+    """Discover and read every run directory under ``work_dirs``."""
+    return [load_run(d) for d in discover_run_dirs(work_dirs)]
+
+
+# ------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------
+def _atomic_write(path: str, write: Callable[[Any], None], binary: bool = False) -> None:
+    """Write through a temporary file in the same directory, then ``os.replace`` it."""
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp',
+                               dir=osp.dirname(path) or '.')
+    try:
+        with os.fdopen(fd, 'wb' if binary else 'w', **({} if binary else dict(
+                encoding='utf-8', newline=''))) as f:
+            write(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fmt(v: Optional[float], digits: int = 2) -> str:
+    return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else \
+        f'{v:.{digits}f}'
+
+
+def format_cell(cell: Optional[Cell]) -> str:
+    """``'71.20 ± 0.14, n=2 (+1.20)'``; ``'—'`` when empty; ``†`` marks provenance values."""
+    if cell is None or cell.mean is None:
+        return MISSING
+    text = _fmt(cell.mean)
+    if cell.n > 1:
+        text += f' ± {_fmt(cell.std)}, n={cell.n}'
+    if cell.delta is not None:
+        text += f' ({cell.delta:+.2f})'
+    if cell.source == 'provenance':
+        text += ' †'
+    return text
+
+
+def _md_table(header: Sequence[str], lines: Sequence[Sequence[str]],
+              align: Optional[Sequence[str]] = None) -> str:
+    align = align or ['---'] * len(header)
+    out = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join(align) + '|']
+    out += ['| ' + ' | '.join(str(c).replace('|', '\\|') for c in line) + ' |'
+            for line in lines]
+    return '\n'.join(out)
+
+
+def _used_columns(rows: Sequence[Row]) -> List[Column]:
+    return [c for c in COLUMNS if any(c.key in r.cells for r in rows)]
+
+
+def render_markdown(report: Report) -> str:
+    """The text of report.md."""
+    used = _used_columns(report.rows)
+    unused = [c.label for c in COLUMNS if c not in used]
+    out = ['# Transfer report', '',
+           f'- Date: {report.date}',
+           '- Work dirs: ' + ', '.join(f'`{d}`' for d in report.work_dirs),
+           f'- Note: {report.note or MISSING}',
+           f'- Runs: {len(report.runs)} read, {len(report.runs) - len(report.problem_runs)} '
+           f'finished, {len(report.problem_runs)} missing / unfinished / unidentified',
+           '', '## Results', '',
+           'All values in percent (ECE too). A cell reads `mean ± sample std, n=runs` when '
+           'several runs (seeds) exist, followed by the change against the '
+           f'`{report.baseline_method}` row of the same backbone in brackets. '
+           f'{MISSING}: no run. †: read from the exported backbone\'s provenance (no '
+           'classification run given). Detection: Faster R-CNN style box AP (VOC07: AP50, '
+           '11-point); segmentation: mIoU.', '']
+    if unused:
+        out += [f'Columns without any run (left out): {", ".join(unused)}.', '']
+    header = ['Backbone', 'Method', 'Teacher', 'Setting'] + [c.label for c in used]
+    lines = [[r.arch, r.method, r.teacher or MISSING, r.setting_text() or MISSING] +
+             [format_cell(r.cells.get(c.key)) for c in used] for r in report.rows]
+    out += [_md_table(header, lines, ['---'] * 4 + ['---:'] * len(used)) if lines
+            else 'No finished run.', '']
+
+    out += ['## Missing / unfinished runs', '']
+    problems = report.problem_runs
+    if problems:
+        lines = [[r.status, f'`{r.run_dir}`', r.task or MISSING, r.arch or MISSING,
+                  r.method or MISSING, r.reason, r.progress or MISSING,
+                  ', '.join(f'{COLUMN_BY_KEY[k].label} {v:.2f}' for k, v in r.metrics.items())
+                  or MISSING] for r in problems]
+        out += [_md_table(['Status', 'Work dir', 'Task', 'Backbone', 'Method', 'Reason',
+                           'Progress', 'Last values'], lines), '']
+        out += ['These runs are not part of the results table.', '']
+    else:
+        out += ['None: every run finished and was identified.', '']
+
+    out += ['## Plots', '']
+    if report.plots:
+        for title, name in report.plots:
+            out += [f'- [{title}]({name})']
+        out += ['']
+        for title, name in report.plots:
+            out += [f'![{title}]({name})', '']
+    else:
+        out += ['No plot: no row has both a Top-1 change and a transfer change.', '']
+
+    if report.sweeps:
+        out += ['## Sweeps', '']
+    for sw in report.sweeps:
+        keys = [k for k in ('top1', 'ece') + tuple(c.key for c in TRANSFER_COLUMNS)
+                if k in sw.grids]
+        out += [f'### {sw.method}: {sw.teacher or MISSING} -> {sw.arch} '
+                f'({sw.x_param} x {sw.y_param})', '']
+        if sw.plot:
+            out += [f'![sweep {sw.method}]({sw.plot})', '']
+        out += ['Cells: ' + ' / '.join(COLUMN_BY_KEY[k].label for k in keys) +
+                ' (mean over runs).', '']
+        header = [f'{sw.y_param} \\ {sw.x_param}'] + [_fmt_param(x) for x in sw.x_values]
+        lines = []
+        for yi, y in enumerate(sw.y_values):
+            lines.append([_fmt_param(y)] + [' / '.join(_fmt(sw.grids[k][yi][xi]) for k in keys)
+                                            for xi in range(len(sw.x_values))])
+        out += [_md_table(header, lines), '']
+
+    out += ['## Runs', '']
+    lines = []
+    for row in report.rows:
+        for run in row.runs:
+            lines.append([row.arch, row.method, row.teacher or MISSING,
+                          row.setting_text() or MISSING,
+                          f'{run.task} {run.dataset or ""}'.strip(),
+                          MISSING if run.seed is None else str(run.seed), f'`{run.run_dir}`',
+                          '; '.join(run.notes) or MISSING])
+    out += [_md_table(['Backbone', 'Method', 'Teacher', 'Setting', 'Task', 'Seed', 'Work dir',
+                       'Notes'], lines) if lines else 'No finished run.', '']
+    return '\n'.join(out)
+
+
+def render_csv(report: Report) -> str:
+    """The text of report.csv: one line per row, mean / std / n / delta per metric."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    header = ['backbone', 'method', 'teacher', 'setting']
+    for c in COLUMNS:
+        header += [c.key, f'{c.key}_std', f'{c.key}_n', f'{c.key}_delta']
+    writer.writerow(header)
+
+    def num(v):
+        return '' if v is None else f'{v:.6g}'
+
+    for r in report.rows:
+        line = [r.arch, r.method, r.teacher or '', r.setting_text()]
+        for c in COLUMNS:
+            cell = r.cells.get(c.key)
+            line += [num(cell.mean), num(cell.std), cell.n, num(cell.delta)] if cell else \
+                ['', '', 0, '']
+        writer.writerow(line)
+    return buf.getvalue()
+
+
+def report_dict(report: Report) -> dict:
+    """The content of report.json."""
+    return dict(
+        date=report.date, work_dirs=report.work_dirs, note=report.note,
+        baseline_method=report.baseline_method, units='percent',
+        columns=[dict(key=c.key, label=c.label, task=c.task, log_key=c.log_key,
+                      scale_to_percent=c.scale, dataset=c.dataset) for c in COLUMNS],
+        rows=[dict(backbone=r.arch, method=r.method, teacher=r.teacher,
+                   setting=dict(r.setting), metrics={k: r.cells[k].to_json() for k in
+                                                     COLUMN_BY_KEY if k in r.cells})
+              for r in report.rows],
+        missing=[r.to_json() for r in report.problem_runs],
+        sweeps=[dict(backbone=s.arch, method=s.method, teacher=s.teacher, x_param=s.x_param,
+                     y_param=s.y_param, x_values=s.x_values, y_values=s.y_values,
+                     grids=s.grids, plot=s.plot) for s in report.sweeps],
+        plots=[dict(title=t, file=f) for t, f in report.plots] +
+        [dict(title=f'sweep {s.method}', file=s.plot) for s in report.sweeps if s.plot],
+        runs=[r.to_json() for r in report.runs])
+
+
+# --- plots --------------------------------------------------------------------------------
+def _new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), layout='constrained')
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig, path: str) -> None:
+    _atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110), binary=True)
+
+
+def plot_gain(rows: Sequence[Row], col: Column, path: str) -> bool:
+    """Scatter of Top-1 change vs the change of one transfer metric, labelled by method.
+
+    Returns:
+        bool: False (nothing written) when no row has both changes.
+    """
+    points = [(r.delta('top1'), r.delta(col.key), r) for r in rows]
+    points = [p for p in points if p[0] is not None and p[1] is not None]
+    if not points:
+        return False
+    fig = _new_figure(7.0, 5.0)
+    ax = fig.add_subplot()
+    archs = sorted({r.arch for _, _, r in points})
+    for i, arch in enumerate(archs):
+        mine = [(x, y, r) for x, y, r in points if r.arch == arch]
+        ax.scatter([p[0] for p in mine], [p[1] for p in mine], color=f'C{i}', label=arch,
+                   zorder=3)
+        for x, y, r in mine:
+            label = r.method + (f' ({r.setting_text()})' if r.setting else '')
+            ax.annotate(label, (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
+    ax.margins(x=0.3, y=0.15)
+    ax.axhline(0, color='grey', lw=0.8, ls='--')
+    ax.axvline(0, color='grey', lw=0.8, ls='--')
+    ax.set_xlabel('Top-1 change vs baseline (points)')
+    ax.set_ylabel(f'{col.label} change vs baseline (points)')
+    ax.set_title(f'Classification gain vs {col.label} gain')
+    ax.legend(title='backbone', fontsize=8)
+    _save_png(fig, path)
+    return True
+
+
+def plot_sweep(sweep: Sweep, path: str) -> None:
+    """Heatmaps of Top-1, ECE and the transfer metric(s) over a two-parameter grid."""
+    import numpy as np
+    keys = ['top1', 'ece'] + [c.key for c in TRANSFER_COLUMNS if c.key in sweep.grids]
+    if len(keys) == 2:
+        keys.append(None)  # keep the third panel, saying there is no transfer run
+    fig = _new_figure(4.2 * len(keys), 3.8)
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot(1, len(keys), i + 1)
+        grid = sweep.grids.get(key) if key else None
+        if grid is None:
+            ax.text(0.5, 0.5, 'no run' if key else 'no transfer run', ha='center',
+                    va='center', transform=ax.transAxes)
+            ax.set_title(COLUMN_BY_KEY[key].label if key else 'transfer')
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        data = np.ma.masked_invalid(np.array([[np.nan if v is None else v for v in line]
+                                              for line in grid], dtype=float))
+        image = ax.imshow(data, origin='lower', aspect='auto',
+                          cmap='viridis_r' if key == 'ece' else 'viridis')
+        fig.colorbar(image, ax=ax, shrink=0.85)
+        for yi in range(data.shape[0]):
+            for xi in range(data.shape[1]):
+                if not data.mask[yi, xi]:
+                    r, g, b, _ = image.cmap(image.norm(data[yi, xi]))
+                    dark_bg = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+                    ax.text(xi, yi, f'{data[yi, xi]:.1f}', ha='center', va='center',
+                            fontsize=8, color='white' if dark_bg else 'black')
+        ax.set_xticks(range(len(sweep.x_values)), [_fmt_param(v) for v in sweep.x_values])
+        ax.set_yticks(range(len(sweep.y_values)), [_fmt_param(v) for v in sweep.y_values])
+        ax.set_xlabel(sweep.x_param)
+        ax.set_ylabel(sweep.y_param)
+        ax.set_title(COLUMN_BY_KEY[key].label + ' (%)')
+    fig.suptitle(f'{sweep.method}: {sweep.teacher or "?"} -> {sweep.arch}')
+    _save_png(fig, path)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r'[^A-Za-z0-9_.+-]+', '-', text).strip('-')
+
+
+def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]:
+    """Write report.md / .csv / .json and the PNG plots into ``out_dir``.
+
+    Args:
+        report (Report): From :func:`build_report`'s collection and summary steps.
+        out_dir (str): Output directory (created if needed).
+        force (bool): Overwrite an existing report.
+
+    Returns:
+        list[str]: The files written.
+
+    Raises:
+        ReportError: a report exists in ``out_dir`` and ``force`` is False.
+    """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise ReportError(f'--out {out_dir!r} exists and is not a directory')
+    os.makedirs(out_dir, exist_ok=True)
+    existing = [f for f in REPORT_FILES if osp.exists(osp.join(out_dir, f))]
+    if existing and not force:
+        raise ReportError(f'{osp.join(out_dir, existing[0])} already exists; pass --force to '
+                          'overwrite the report')
+    old_plots = _previous_plots(out_dir) if existing else []
+
+    written = []
+    report.plots = []
+    for col in (c for c in TRANSFER_COLUMNS if c.headline):
+        name = f'gain_{col.key}.png'
+        if plot_gain(report.rows, col, osp.join(out_dir, name)):
+            report.plots.append((f'Top-1 gain vs {col.label} gain', name))
+            written.append(osp.join(out_dir, name))
+    per_method: Dict[str, int] = {}
+    for sw in report.sweeps:
+        per_method[sw.method] = per_method.get(sw.method, 0) + 1
+    for sw in report.sweeps:
+        name = f'sweep_{_safe_name(sw.method)}.png' if per_method[sw.method] == 1 else \
+            f'sweep_{_safe_name(sw.method)}_{_safe_name(sw.teacher or "none")}-' \
+            f'{_safe_name(sw.arch)}.png'
+        plot_sweep(sw, osp.join(out_dir, name))
+        sw.plot = name
+        written.append(osp.join(out_dir, name))
+    for name in old_plots:  # plots of an earlier report that this one no longer has
+        path = osp.join(out_dir, name)
+        if path not in written and osp.isfile(path) and name.endswith('.png') and \
+                osp.basename(name) == name:
+            os.unlink(path)
+
+    _atomic_write(osp.join(out_dir, 'report.csv'), lambda f: f.write(render_csv(report)))
+    _atomic_write(osp.join(out_dir, 'report.json'), lambda f: f.write(
+        json.dumps(report_dict(report), indent=2, allow_nan=False) + '\n'))
+    _atomic_write(osp.join(out_dir, 'report.md'), lambda f: f.write(render_markdown(report)))
+    return written + [osp.join(out_dir, f) for f in ('report.csv', 'report.json', 'report.md')]
+
+
+def _previous_plots(out_dir: str) -> List[str]:
+    try:
+        with open(osp.join(out_dir, 'report.json'), encoding='utf-8') as f:
+            return [p['file'] for p in json.load(f).get('plots', []) if p.get('file')]
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return []
+
+
+def build_report(work_dirs: Sequence[str], out_dir: str, baseline_method: str = 'baseline',
+                 note: Optional[str] = None, force: bool = False,
+                 date: Optional[str] = None) -> Report:
+    """Read the runs under ``work_dirs`` and write the report into ``out_dir``.
+
+    Args:
+        work_dirs (Sequence[str]): Run directories or parents of run directories.
+        out_dir (str): Output directory.
+        baseline_method (str): Method name of the undistilled rows. Defaults to 'baseline'.
+        note (str, optional): Free text shown in the header (e.g. 'generated data').
+        force (bool): Overwrite an existing report.
+        date (str, optional): Date shown in the header; now by default.
+
+    Returns:
+        Report: What was written.
+    """
+    if not force:  # fail before reading anything
+        for name in REPORT_FILES:
+            if osp.exists(osp.join(out_dir, name)):
+                raise ReportError(f'{osp.join(out_dir, name)} already exists; pass --force to '
+                                  'overwrite the report')
+    runs = collect_runs(work_dirs)
+    rows, sweeps = summarize(runs, baseline_method)
+    report = Report(rows=rows, runs=runs, sweeps=sweeps, baseline_method=baseline_method,
+                    work_dirs=[str(d) for d in work_dirs], note=note,
+                    date=date or datetime.datetime.now().strftime('%Y-%m-%d %H:%M'))
+    write_report(report, out_dir, force=force)
+    return report

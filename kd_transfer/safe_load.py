@@ -1,0 +1,133 @@
+"""Safe checkpoint loading for mmengine 0.10.x on torch >= 2.6.
+
+torch >= 2.6 unpickles with ``weights_only=True`` by default, and mmengine 0.10.7's Runner
+checkpoints hold a few non-tensor objects (the message hub's ``HistoryBuffer`` and the numpy
+arrays / scalars / dtypes inside it), so ``resume`` and ``load_from`` fail with an
+``UnpicklingError``.  Instead of switching the process to unsafe loading, this module:
+
+* allow-lists exactly those types with :func:`torch.serialization.add_safe_globals`;
+* replaces mmengine's local-file checkpoint loader with :func:`load_checkpoint_file`, which
+  always passes ``weights_only=True`` explicitly and turns a refusal into an error that names
+  the file and the object that was refused.
+
+Anything else pickled in a checkpoint (a class, a function, ``os.system``...) is still refused.
+Importing :mod:`kd_transfer` applies this once.
+"""
+import os
+import os.path as osp
+import pickle
+from typing import Any, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+
+def _numpy_globals() -> List[Union[Any, Tuple[Any, str]]]:
+    """The numpy objects an mmengine checkpoint pickles, under numpy 1.x and 2.x names."""
+    from numpy.lib.format import descr_to_dtype  # noqa: F401  (numpy always has it)
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    allowed: List[Union[Any, Tuple[Any, str]]] = [np.ndarray, np.dtype]
+    for obj in (_reconstruct, scalar):
+        # A checkpoint written under numpy 1.x names ``numpy.core``, one written under
+        # numpy 2.x names ``numpy._core``: accept both spellings of the same function.
+        allowed.append((obj, f'numpy.core.multiarray.{obj.__name__}'))
+        allowed.append((obj, f'numpy._core.multiarray.{obj.__name__}'))
+    # numpy >= 1.25 pickles dtypes through their concrete DType classes
+    # (numpy.dtypes.Float64DType, ...): plain type objects, no code runs on unpickling.
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        allowed += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+    return allowed
+
+
+def _history_buffer_getattr(owner: Any, name: str) -> Any:
+    """The only ``getattr`` a checkpoint may call: a HistoryBuffer statistics method.
+
+    A ``HistoryBuffer`` pickles its ``statistics_methods`` (``HistoryBuffer.min``, ...)
+    as ``getattr(HistoryBuffer, 'min')``.  Allowing the builtin ``getattr`` would let a
+    crafted file reach any attribute of any allowed object, so this stand-in accepts
+    exactly those lookups and refuses everything else.
+    """
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if owner is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({getattr(owner, "__name__", type(owner).__name__)}, {name!r}) is not allowed '
+        'in a checkpoint (only HistoryBuffer statistics methods are)')
+
+
+#: What mmengine's Runner stores besides tensors and builtin containers.
+SAFE_GLOBALS = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds a pickled object outside the allow-list."""
+
+
+def load_checkpoint_file(filename: str, map_location: Optional[Any] = None) -> Any:
+    """``torch.load(filename, weights_only=True)`` with errors that say what is wrong.
+
+    Args:
+        filename (str): Path of the checkpoint file.
+        map_location: As in :func:`torch.load`.
+
+    Returns:
+        The unpickled checkpoint (tensors, containers and the allow-listed types only).
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+        UnsafeCheckpointError: the file pickles an object outside the allow-list.
+        RuntimeError: the file is truncated or not a torch checkpoint.
+    """
+    filename = osp.expanduser(str(filename))
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename!r} does not exist (expected a file '
+                                'written by torch.save)')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f'refusing to load checkpoint {filename!r}: it pickles an object that is not a '
+            'tensor, a builtin container or one of the mmengine/numpy types kd_transfer '
+            'allows, and unpickling it could run arbitrary code. torch said: '
+            f'{_reason(err)}') from None
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        raise RuntimeError(f'checkpoint {filename!r} cannot be read (truncated or not a torch '
+                           f'checkpoint): {err}') from None
+
+
+def _reason(err: Exception) -> str:
+    """The informative line of torch's (long) weights_only refusal message."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if 'WeightsUnpickler error:' in ln:
+            rest = ln.split('WeightsUnpickler error:', 1)[1].strip()
+            return rest or (lines[i + 1] if i + 1 < len(lines) else ln)
+    return lines[-1] if lines else repr(err)
+
+
+def _mmengine_local_loader(filename: str, map_location: Optional[Any] = None) -> Any:
+    return load_checkpoint_file(filename, map_location)
+
+
+_INSTALLED = False
+
+
+def install() -> None:
+    """Allow-list the Runner's types and route mmengine's local loads through us (idempotent)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    torch.serialization.add_safe_globals(SAFE_GLOBALS)
+    CheckpointLoader.register_scheme(prefixes='', loader=_mmengine_local_loader, force=True)
+    _INSTALLED = True
+
+
+install()
+
+__all__ = ['SAFE_GLOBALS', 'UnsafeCheckpointError', 'load_checkpoint_file', 'install']

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Multi-process training with torchrun:  tools/dist_train.sh CONFIG GPUS [train.py args]
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT in the environment of every node.
+# Without GPUs the same command runs GPUS CPU processes on the gloo backend.
+set -euo pipefail
+if [[ $# -lt 2 ]]; then echo "usage: $0 CONFIG GPUS [train.py args]" >&2; exit 2; fi
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PY="${PYTHON:-$( [[ -x "$DIR/../.venv/bin/python" ]] && echo "$DIR/../.venv/bin/python" || echo python )}"
+PYTHONPATH="$DIR/..:${PYTHONPATH:-}" exec "$PY" -m torch.distributed.run \
+    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" --master_port="$PORT" \
+    "$DIR/train.py" "$CONFIG" --launcher pytorch "${@:3}"

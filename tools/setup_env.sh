@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up of kd_transfer's environment.
+#
+#   tools/setup_env.sh            # creates ./.venv (if missing) and installs everything
+#
+# Environment knobs:
+#   KD_VENV           virtualenv to use/create            (default: <repo>/.venv)
+#   KD_PYTHON         interpreter used to create it       (default: python3.11, else python3)
+#   KD_CACHE          cache for the built mmcv wheel      (default: ~/.cache/kd_transfer)
+#   MAX_JOBS          parallel compile jobs for mmcv ops  (default: 2)
+#
+# The script only does what is missing: an existing torch is kept (GPU nodes install their
+# CUDA torch first), an mmcv whose compiled ops import is kept (nothing is built), a cached
+# mmcv wheel built for the same torch is reused, and a stamp makes a second call instant.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${KD_VENV:-$ROOT/.venv}"
+CACHE="${KD_CACHE:-$HOME/.cache/kd_transfer}"
+MMCV_VERSION=2.1.0
+MMCV_SHA256=d387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f
+START=$(date +%s)
+
+log() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
+
+# --- the stamp: skip everything when nothing relevant changed since the last success -------
+STAMP="$VENV/.kd_transfer_setup"
+WANT="$(cat "$ROOT/requirements.txt" "$ROOT/tools/setup_env.sh" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && "$VENV/bin/python" -c "import kd_transfer" 2>/dev/null; then
+    log "environment in $VENV is up to date"
+    exit 0
+fi
+
+# --- 1. the virtualenv ---------------------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+    PYBIN="${KD_PYTHON:-$(command -v python3.11 || command -v python3)}"
+    log "creating $VENV with $PYBIN"
+    "$PYBIN" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip install --disable-pip-version-check -q)
+
+# --- 2. torch: keep an existing one (e.g. a CUDA build on a GPU node) ----------------------
+if "$PY" -c "import torch, torchvision" 2>/dev/null; then
+    log "keeping installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+else
+    TORCH_PINS=$(grep -E '^(torch|torchvision)==' "$ROOT/requirements.txt")
+    log "installing $(echo $TORCH_PINS)"
+    # shellcheck disable=SC2086
+    "${PIP[@]}" $TORCH_PINS
+fi
+TORCH_VERSION=$("$PY" -c "import torch; print(torch.__version__)")
+
+# --- 3. build prerequisites ----------------------------------------------------------------
+# setuptools<70: mmcv 2.1.0's setup.py and openmim 0.3.9 do `import pkg_resources`, which
+# newer setuptools no longer ships.  mmcv's setup.py also imports cv2, mmengine and psutil
+# at build time, so they must be in the venv before we build it without isolation.
+log "installing build prerequisites"
+"${PIP[@]}" -r <(grep -E '^(setuptools|wheel|ninja|numpy|opencv-python|mmengine|psutil|packaging|addict|yapf|rich|termcolor)[=<>]' "$ROOT/requirements.txt")
+
+# --- 4. mmcv with compiled ops -------------------------------------------------------------
+mmcv_ok() { "$PY" -c "import mmcv, sys; from mmcv.ops import nms, RoIAlign; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; }
+if mmcv_ok; then
+    log "mmcv $MMCV_VERSION with ops already imports: nothing to build"
+else
+    WHEELS="$CACHE/wheels/torch-${TORCH_VERSION//+/_}-$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+    mkdir -p "$WHEELS"
+    WHEEL=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
+    if [[ -z "$WHEEL" ]]; then
+        BUILD=$(mktemp -d)
+        trap 'rm -rf "$BUILD"' EXIT
+        log "building mmcv $MMCV_VERSION with CPU ops from source (about 10 minutes on 2 cores)"
+        # mmcv 2.1.0 exists on PyPI only as an sdist.  `pip download` cannot fetch it (it runs
+        # the broken setup.py to read metadata), so it is fetched from the index directly and
+        # checked against its published sha256.
+        "$PY" - "$BUILD" "$MMCV_VERSION" "$MMCV_SHA256" <<'PYEOF'
+import hashlib, json, sys, urllib.request
+out, version, sha = sys.argv[1:]
+name = f'mmcv-{version}.tar.gz'
+req = urllib.request.Request('https://pypi.org/simple/mmcv/',
+                             headers={'Accept': 'application/vnd.pypi.simple.v1+json'})
+files = {f['filename']: f['url'] for f in json.load(urllib.request.urlopen(req))['files']}
+data = urllib.request.urlopen(files[name]).read()
+if hashlib.sha256(data).hexdigest() != sha:
+    sys.exit(f'{name}: sha256 mismatch, refusing to build it')
+open(f'{out}/{name}', 'wb').write(data)
+PYEOF
+        tar xzf "$BUILD/mmcv-$MMCV_VERSION.tar.gz" -C "$BUILD"
+        SRC="$BUILD/mmcv-$MMCV_VERSION"
+        # torch >= 2.10 headers `#error` unless compiled as C++20, but mmcv's setup.py
+        # hard-codes -std=c++14 / -std=c++17.  Patch the unpacked copy only when needed.
+        if "$PY" -c "import sys, torch; v = tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 10))"; then
+            log "torch $TORCH_VERSION needs C++20: patching mmcv's setup.py compile flags"
+            sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
+        fi
+        # FORCE_CUDA=0 unless a GPU toolchain is usable: the CPU ops are what CI and laptops need.
+        if "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then CUDA=1; else CUDA=0; fi
+        ( cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-$CUDA}" MAX_JOBS="${MAX_JOBS:-2}" \
+            "$PY" -m pip wheel --no-build-isolation --no-deps -w "$BUILD/dist" . > "$BUILD/build.log" 2>&1 ) || {
+            tail -n 40 "$BUILD/build.log"; log "mmcv build failed (log above)"; exit 1; }
+        BUILT=$(ls "$BUILD"/dist/mmcv-*.whl)
+        # atomic publish into the cache: a killed build never leaves a half-written wheel
+        cp "$BUILT" "$WHEELS/.$(basename "$BUILT").tmp" && mv "$WHEELS/.$(basename "$BUILT").tmp" "$WHEELS/$(basename "$BUILT")"
+        WHEEL="$WHEELS/$(basename "$BUILT")"
+        log "cached $WHEEL"
+    else
+        log "using cached $WHEEL"
+    fi
+    "${PIP[@]}" --no-deps "$WHEEL"
+    mmcv_ok || { log "mmcv installed but its ops do not import"; exit 1; }
+fi
+
+# --- 5. the rest of the pinned stack and kd_transfer itself --------------------------------
+log "installing the pinned stack (requirements.txt)"
+# torch / torchvision lines are left out: step 2 already chose them.
+"${PIP[@]}" -r <(grep -vE '^(torch|torchvision)==' "$ROOT/requirements.txt")
+"${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
+
+"$PY" -c "import kd_transfer, mmdet, mmseg, mmcv, mmengine, torch; from mmcv.ops import nms, RoIAlign
+print(f'torch {torch.__version__}  mmengine {mmengine.__version__}  mmcv {mmcv.__version__}  mmdet {mmdet.__version__}  mmseg {mmseg.__version__}')"
+echo "$WANT" > "$STAMP"
+log "done: activate with 'source $VENV/bin/activate'"

@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""Evaluate a checkpoint with any kd_transfer config (classification, mmdet or mmseg).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
+                         [--launcher none|pytorch|slurm]
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from kd_transfer.launch import add_common_args, build_runner, load_config  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument('checkpoint', help='checkpoint to evaluate')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg = load_config(args)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.out is not None:
+        if osp.exists(args.out):
+            raise FileExistsError(f'--out {args.out!r} exists; choose a new name')
+        cfg.test_evaluator = [*cfg.test_evaluator] if isinstance(cfg.test_evaluator, list) \
+            else [cfg.test_evaluator]
+        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()

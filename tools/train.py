@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Train any kd_transfer config: classification distillation, mmdet or mmseg transfer.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+                          [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout too
+
+from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
+                                load_config, resume_from)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument('--resume', nargs='?', const='auto', default=None,
+                        help='resume from CKPT, or from the latest checkpoint of the work dir '
+                        'when no path is given')
+    parser.add_argument('--amp', action='store_true', help='mixed precision (GPU only)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by (total batch / auto_scale_lr.base_batch_size)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cfg = load_config(args)
+    if args.amp:
+        enable_amp(cfg)
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise KeyError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    resume_from(cfg, args.resume)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
