@@ -710,10 +710,6 @@ class Row:
     cells: Dict[str, Cell] = field(default_factory=dict)
     runs: List[Run] = field(default_factory=list)
 
-    @property
-    def key(self) -> tuple:
-        return (self.arch, self.method, self.teacher, self.setting)
-
     def setting_text(self) -> str:
         return ', '.join(f'{k}={_fmt_param(v)}' for k, v in self.setting)
 
@@ -913,7 +909,7 @@ def _deltas(rows, baseline_method: str) -> None:
         for key, cell in row.cells.items():
             ref = base.mean(key)
             if ref is not None and cell.mean is not None:
-                cell.delta = ref - cell.mean
+                cell.delta = cell.mean - ref
 
 
 def collect_runs(work_dirs: Sequence[str]) -> List[Run]:

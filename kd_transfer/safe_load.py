@@ -102,13 +102,14 @@ def load_checkpoint_file(filename: str, map_location: Optional[Any] = None) -> A
 
 
 def _reason(err: Exception) -> str:
-    """The informative line of torch's (long) weights_only refusal message."""
+    """The informative lines of torch's (long, advice-laden) weights_only refusal message."""
+    boilerplate = ('Weights only load failed', 'Check the documentation', 'Please file an issue',
+                   'Re-running', '(1)', '(2)', 'In PyTorch 2.6')
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    for i, ln in enumerate(lines):
-        if 'WeightsUnpickler error:' in ln:
-            rest = ln.split('WeightsUnpickler error:', 1)[1].strip()
-            return rest or (lines[i + 1] if i + 1 < len(lines) else ln)
-    return lines[-1] if lines else repr(err)
+    keep = [ln.replace('WeightsUnpickler error:', '').strip() for ln in lines
+            if not ln.startswith(boilerplate)]
+    keep = [ln for ln in keep if ln]
+    return ' '.join(keep) if keep else (lines[-1] if lines else repr(err))
 
 
 def _mmengine_local_loader(filename: str, map_location: Optional[Any] = None) -> Any:

@@ -223,7 +223,7 @@ def _convert_split(coco_root: Path, split: str, out_split: Path, variant: str,
         except Exception as err:  # pycocotools refused a segmentation
             bad(f'image id {image_id}: cannot decode its segmentations ({err})')
             continue
-        png = Image.fromarray(labels, 'P')
+        png = Image.fromarray(labels)  # 'L'; putpalette makes it 'P'
         png.putpalette(palette)
         png.save(out_split / (Path(img['file_name']).stem + '.png'), format='PNG')
         used += len(per_image[image_id])

@@ -95,7 +95,7 @@ def textured_background(rng: np.random.Generator, height: int, width: int) -> np
     coarse = base + luminance + chroma
     coarse = np.clip(coarse, 0, 255).astype(np.uint8)
     smooth = np.asarray(
-        Image.fromarray(coarse, 'RGB').resize((width, height), Image.BICUBIC), dtype=np.float64)
+        Image.fromarray(coarse).resize((width, height), Image.BICUBIC), dtype=np.float64)
     return smooth + rng.normal(0, 10, size=(height, width, 3))
 
 

@@ -18,7 +18,9 @@ ten of the 100 fine classes, one per (shape, colour) pair (see :data:`CIFAR_CLAS
 classifier must see both the shape and the colour; the other 90 labels never occur.
 
 Everything is a function of the seed: image ``i`` of a split depends only on
-``(seed, split, i)``, and two runs with the same arguments produce identical bytes.
+``(seed, split, i)``, and two runs with the same arguments produce identical bytes (with the
+same Pillow build: JPEG / PNG encoders of other versions may write other bytes for the same
+pixels).
 """
 import io
 import json
@@ -168,7 +170,7 @@ def mask_box(mask: np.ndarray) -> Tuple[int, int, int, int]:
 
 # ------------------------------------------------------------------------------- writers
 def _save_jpeg(path: Path, image: np.ndarray) -> None:
-    Image.fromarray(image, 'RGB').save(path, format='JPEG', quality=95)
+    Image.fromarray(image).save(path, format='JPEG', quality=95)
 
 
 def _voc_xml(image_id: str, size: int, objects: Sequence[dict]) -> str:
@@ -219,6 +221,14 @@ def write_voc(root: Path, seed: int, num_train: int, num_val: int, size: int,
     held-out ones, so mmseg's usual ``train.txt`` / ``val.txt`` pair trains and tests on
     disjoint sets; ``Segmentation/trainval`` lists both.
 
+    Args:
+        root (Path): Output root (the temporary directory of :func:`make_synthetic_data`).
+        seed (int): Seed.
+        num_train (int): Trainval images.
+        num_val (int): Test images.
+        size (int): Image height and width.
+        log (Callable[[str], None]): Progress sink.
+
     Returns:
         dict[str, int]: Number of objects per VOC class name.
     """
@@ -236,7 +246,7 @@ def write_voc(root: Path, seed: int, num_train: int, num_val: int, size: int,
         image, objects = render_scene(np.random.default_rng([seed, _STREAMS['voc'], i]), size)
         _save_jpeg(dirs['JPEGImages'] / f'{image_id}.jpg', image)
         (dirs['Annotations'] / f'{image_id}.xml').write_text(_voc_xml(image_id, size, objects))
-        seg = Image.fromarray(semantic_mask(objects, size), 'P')
+        seg = Image.fromarray(semantic_mask(objects, size))  # 'L'; putpalette makes it 'P'
         seg.putpalette(palette)
         seg.save(dirs['SegmentationClass'] / f'{image_id}.png', format='PNG')
         for obj in objects:
@@ -299,6 +309,14 @@ def write_coco(root: Path, seed: int, num_train: int, num_val: int, size: int,
                log: Logger) -> Dict[str, Dict[str, int]]:
     """Write ``root/coco/{annotations,train2017,val2017}``.
 
+    Args:
+        root (Path): Output root (the temporary directory of :func:`make_synthetic_data`).
+        seed (int): Seed.
+        num_train (int): train2017 images.
+        num_val (int): val2017 images (image ids start at 1 000 001).
+        size (int): Image height and width.
+        log (Callable[[str], None]): Progress sink.
+
     Returns:
         dict[str, dict[str, int]]: Per split, the number of objects per COCO category name.
     """
@@ -355,7 +373,15 @@ def _cifar_batch(seed: int, stream: str, num: int, batch_label: bytes,
 
 def write_cifar100(root: Path, seed: int, num_train: int, num_test: int,
                    log: Logger) -> None:
-    """Write ``root/cifar100/cifar-100-python/{train,test,meta}``."""
+    """Write ``root/cifar100/cifar-100-python/{train,test,meta}``.
+
+    Args:
+        root (Path): Output root (the temporary directory of :func:`make_synthetic_data`).
+        seed (int): Seed.
+        num_train (int): Images in ``train``.
+        num_test (int): Images in ``test``.
+        log (Callable[[str], None]): Progress sink.
+    """
     out = root / 'cifar100' / 'cifar-100-python'
     out.mkdir(parents=True)
     _py2_pickle(out / 'train', _cifar_batch(seed, 'cifar_train', num_train,

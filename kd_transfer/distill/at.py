@@ -18,7 +18,7 @@ def attention_map(feat: Tensor, p: float = 2.0) -> Tensor:
     Returns:
         Tensor: B x (H * W) attention vectors with unit L2 norm.
     """
-    return F.normalize(feat.abs().pow(p).sum(dim=1).sqrt().flatten(1), dim=1)
+    return F.normalize(feat.abs().pow(p).mean(dim=1).flatten(1), dim=1)
 
 
 @MODELS.register_module()

@@ -35,9 +35,10 @@ def build_regressor(student_shape: Sequence[int], teacher_shape: Sequence[int]) 
     elif hs >= ht and ws >= wt:
         conv = nn.Conv2d(cs, ct, kernel_size=(1 + hs - ht, 1 + ws - wt))
     else:
-        raise ValueError(f'FitNetsLoss: no regressor from a student map of shape {tuple(student_shape)} '
-                         f'to a teacher map of shape {tuple(teacher_shape)} (the student map must be '
-                         'at least as large as the teacher map, or exactly 2x smaller)')
+        raise ValueError(f'FitNetsLoss: no regressor from a student map of shape '
+                         f'{tuple(student_shape)} to a teacher map of shape {tuple(teacher_shape)} '
+                         '(the student map must be at least as large as the teacher map, or '
+                         'exactly 2x smaller)')
     return nn.Sequential(conv, nn.BatchNorm2d(ct), nn.ReLU(inplace=True))
 
 
@@ -88,7 +89,7 @@ class FitNetsLoss(DistillLoss):
         out = as_float(self.regressor(student['stages'][self.hint_layer]))
         target = teacher_like(teacher['stages'][self.teacher_hint_layer], out)
         if out.shape != target.shape:
-            raise ValueError(f'FitNetsLoss: regressed student map {tuple(out.shape)} does not match '
-                             f'the teacher map {tuple(target.shape)}; was setup() called with '
-                             'the shapes of this input size?')
+            raise ValueError(f'FitNetsLoss: regressed student map {tuple(out.shape)} does not '
+                             f'match the teacher map {tuple(target.shape)}; was setup() called '
+                             'with the shapes of this input size?')
         return {'loss_fitnets': self.loss_weight * F.mse_loss(out, target)}

@@ -83,8 +83,11 @@ class ABF(nn.Module):
             if residual.shape[-2:] != size and tuple(residual.shape[-2:]) != (1, 1):
                 residual = F.interpolate(residual, size=size, mode='nearest')
             weight, mid = self.att_conv.weight, self.mid_channels
+            # conv1x1 over concat[x, r] == conv of x with the first half of the weight
+            # + conv of r with the second half (+ bias); a 1x1 r broadcasts.
             att = torch.sigmoid(
-                F.conv2d(x, weight[:, :mid]) + F.conv2d(residual, weight[:, mid:], self.att_conv.bias))
+                F.conv2d(x, weight[:, :mid]) +
+                F.conv2d(residual, weight[:, mid:], self.att_conv.bias))
             x = torch.addcmul(residual * att[:, 1:2], x, att[:, 0:1])
         elif residual is not None:
             raise ValueError('ABF: this level does not fuse (deepest level), got a residual')

@@ -9,14 +9,14 @@ from typing import Dict, List, Union
 import torch.nn as nn
 from mmengine.registry import MODELS
 
-from .arch_base import ArchBase, LinearHead
-from .cifar_resnet import CifarResNet
-from .mobilenetv2_cifar import CifarMobileNetV2
-from .shufflenetv1 import ShuffleNetV1
-from .shufflenetv2 import ShuffleNetV2
-from .tv_mobilenetv2 import TVMobileNetV2
-from .tv_resnet import TVResNet
-from .wrn import WideResNet
+from .arch_base import ArchBase, LinearHead  # noqa: F401 (re-exported)
+from .cifar_resnet import CifarResNet  # noqa: F401
+from .mobilenetv2_cifar import CifarMobileNetV2  # noqa: F401
+from .shufflenetv1 import ShuffleNetV1  # noqa: F401
+from .shufflenetv2 import ShuffleNetV2  # noqa: F401
+from .tv_mobilenetv2 import TVMobileNetV2  # noqa: F401
+from .tv_resnet import TVResNet  # noqa: F401
+from .wrn import WideResNet  # noqa: F401
 
 try:
     from .classifier import *  # noqa: F401,F403

@@ -205,7 +205,8 @@ def resnet_block_preact(block: nn.Module, x: Tensor) -> Tensor:
         out = block.relu(block.bn1(block.conv1(x)))
         out = block.bn2(block.conv2(out))
     else:
-        raise TypeError(f'expected a torchvision BasicBlock or Bottleneck, got {type(block).__name__}')
+        raise TypeError(
+            f'expected a torchvision BasicBlock or Bottleneck, got {type(block).__name__}')
     return out + identity
 
 

@@ -48,7 +48,8 @@ class CifarResNet(ArchBase):
             raise ValueError(f'CifarResNet: depth must be 6n + 2 with n >= 1 (8, 14, 20, ...), '
                              f'got {depth!r}')
         if width not in self._CHANNELS:
-            raise ValueError(f'CifarResNet: width must be one of {sorted(self._CHANNELS)}, got {width!r}')
+            raise ValueError(f'CifarResNet: width must be one of {sorted(self._CHANNELS)}, '
+                             f'got {width!r}')
         self.depth = depth
         self.width = width
         channels = self._CHANNELS[width]

@@ -71,7 +71,7 @@ class ShuffleV2Block(nn.Module):
         x1, x2 = x.chunk(2, dim=1)
         out = torch.relu(self.bn1(self.conv1(x2)))
         out = self.bn3(self.conv3(self.bn2(self.conv2(out))))
-        return torch.cat([x1, out], dim=1)
+        return channel_shuffle(torch.cat([x1, out], dim=1), 2)
 
     def forward(self, x: Tensor) -> Tensor:
         x1, x2 = x.chunk(2, dim=1)

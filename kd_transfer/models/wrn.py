@@ -101,7 +101,8 @@ class WideResNet(ArchBase):
             raise ValueError(f'WideResNet: depth must be 6n + 4 with n >= 1 (10, 16, 40, ...), '
                              f'got {depth!r}')
         if not isinstance(widen_factor, int) or widen_factor < 1:
-            raise ValueError(f'WideResNet: widen_factor must be a positive int, got {widen_factor!r}')
+            raise ValueError(f'WideResNet: widen_factor must be a positive int, '
+                             f'got {widen_factor!r}')
         self.depth = depth
         self.widen_factor = widen_factor
         channels = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]

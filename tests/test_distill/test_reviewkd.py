@@ -16,7 +16,7 @@ def _wrn(k):
 
 
 # hand-written feature shapes (batch dim dropped). CIFAR: 32 x 32 input. ImageNet archs at a
-# 32 x 32 input (strides 4, 4, 8, 16, 32; mobilenetv2 stem at stride 2) to keep the test fast:
+# 32 x 32 input (strides 4, 4, 8, 16, 32; the mobilenetv2 stem at stride 2) to keep it fast:
 # the connectors depend on the channels, and the 1 x 1 last stage exercises broadcasting.
 ARCH_SHAPES = {
     'resnet20': _cifar_resnet(),
@@ -31,7 +31,7 @@ ARCH_SHAPES = {
     'resnet18': ([(64, 8, 8), (64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)], 512),
     'resnet34': ([(64, 8, 8), (64, 8, 8), (128, 4, 4), (256, 2, 2), (512, 1, 1)], 512),
     'resnet50': ([(64, 8, 8), (256, 8, 8), (512, 4, 4), (1024, 2, 2), (2048, 1, 1)], 2048),
-    'mobilenetv2': ([(32, 16, 16), (24, 8, 8), (32, 4, 4), (96, 2, 2), (320, 1, 1)], 1280),
+    'mobilenetv2': ([(16, 16, 16), (24, 8, 8), (32, 4, 4), (96, 2, 2), (320, 1, 1)], 1280),
 }
 
 PAIRS = [('resnet56', 'resnet20'), ('resnet110', 'resnet20'), ('resnet110', 'resnet32'),

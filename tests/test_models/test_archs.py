@@ -1,7 +1,6 @@
 """Every architecture of kd_transfer.models against the feature contract and the literature."""
 import pytest
 import torch
-import torch.nn.functional as F
 import torchvision
 from mmengine.registry import MODELS
 
@@ -159,6 +158,21 @@ def test_preact_relu_relation(zoo, name):
         torch.testing.assert_close(torch.clamp(preact, min=0), stage)
         if i > 0:  # a real pre-activation, not the activated output again
             assert (preact < 0).any()
+
+
+@pytest.mark.parametrize('name', [n for n in RELU_ENDED + ['wrn40_2']])
+def test_stages_equal_the_stage_modules_own_forward(zoo, name):
+    """stage i == (stage module i)(stage i - 1), run through the blocks' ordinary forward."""
+    model, feats = zoo(name)
+    stages = feats['stages']
+    if name.startswith('wrn'):
+        modules, outputs = [model.block1, model.block2, model.block3], \
+            feats['preact_stages'][1:]  # raw block outputs
+    else:
+        modules, outputs = [getattr(model, f'layer{i}') for i in range(1, len(stages))], stages[1:]
+    for module, inp, out in zip(modules, stages[:-1], outputs):
+        with torch.no_grad():
+            torch.testing.assert_close(module(inp), out)
 
 
 @pytest.mark.parametrize('name', LINEAR_ENDED)

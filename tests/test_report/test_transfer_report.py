@@ -5,12 +5,11 @@ The fixture writes what mmengine's Runner leaves on disk (dumped config, <timest
 Expected numbers are computed by hand below.
 """
 import csv
+import importlib.util
 import json
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -165,10 +164,12 @@ def fixture_dirs(tmp_path_factory):
     sweep = {}
     for a in SWEEP_ALPHA:
         for g in SWEEP_GAMMA:
-            losses = f"[dict(type='FocalCalibKDLoss', alpha={a}, gamma={g}, T=4)]"
+            # as configs/distill/cifar100/focal_kd_*: beta = 1 - alpha follows alpha
+            losses = f"[dict(type='FocalCalibKDLoss', alpha={a}, beta={round(1 - a, 4)}, " \
+                     f"gamma={g}, temperature=4, focal_gamma=3.0)]"
             sweep[a, g] = cls_run(osp.join(root, 'sweep'), f'focal_a{a}_g{g}',
                                   sweep_top1(a, g), sweep_ece(a, g), student_depth=20,
-                                  teacher_depth=110, losses=losses, ce_weight=round(1 - a, 4))
+                                  teacher_depth=110, losses=losses, ce_weight=0.0)
 
     ckpt = osp.join(root, 'ckpt')
     os.makedirs(ckpt)
@@ -399,11 +400,14 @@ def test_csv_matches_json(built):
 def test_refuses_to_overwrite_then_force(built, fixture_dirs):
     with pytest.raises(ReportError, match='already exists.*--force'):
         build_report([fixture_dirs['root']], built['out'])
-    # --force through the command line
-    proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'transfer_report.py'),
-                           fixture_dirs['root'], '--out', built['out'], '--force',
-                           '--note', 'cli'], capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
+    # --force through the command line (the tool's main, in this process: no re-import)
+    spec = importlib.util.spec_from_file_location(
+        'transfer_report_tool', osp.join(REPO, 'tools', 'transfer_report.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([fixture_dirs['root'], '--out', built['out'], '--note', 'cli']) == 1
+    assert tool.main([fixture_dirs['root'], '--out', built['out'], '--force',
+                      '--note', 'cli']) == 0
     with open(osp.join(built['out'], 'report.md')) as f:
         assert '- Note: cli' in f.read()
     assert not [f for f in os.listdir(built['out']) if f.endswith('.tmp')]
@@ -430,3 +434,20 @@ def test_missing_work_dir_and_empty_dir(tmp_path):
         build_report([str(tmp_path / 'nope')], str(tmp_path / 'out'))
     with pytest.raises(ReportError, match='no mmengine run directory'):
         build_report([str(tmp_path)], str(tmp_path / 'out'))
+
+
+def test_latest_launch_with_validation_is_used(tmp_path):
+    # launch 1 validated epoch 1, the resumed launch 2 validated epoch 2, launch 3 (a later
+    # test run) has no scalars at all
+    run = write_run(str(tmp_path), 'resumed', cls_config(20), [
+        train_rec(1, 10), cls_val(50.0, 0.2, 1)], ts='20250101_000000')
+    vis = osp.join(run, '20250102_000000', 'vis_data')
+    os.makedirs(vis)
+    with open(osp.join(vis, 'scalars.json'), 'w') as f:
+        f.write(json.dumps(train_rec(2, 20)) + '\n' + json.dumps(cls_val(66.0, 0.03, 2)) + '\n')
+    os.makedirs(osp.join(run, '20250103_000000'))
+    (r, ) = collect_runs([run])
+    assert r.log_dir == osp.join(run, '20250102_000000')
+    assert r.metrics == {'top1': pytest.approx(66.0), 'ece': pytest.approx(3.0)}
+    assert (r.status, r.progress) == ('ok', 'epoch 2/2')
+    assert any('20250103_000000' in n for n in r.notes)

@@ -1,0 +1,35 @@
+# ReviewKD: Faster R-CNN R-101-FPN teacher -> R-18-FPN student, COCO2017, 1x schedule.
+#
+# Student: mmdet's Faster R-CNN R-50-FPN 1x config with a ResNet-18 backbone (torchvision
+#   weights; or a kd_transfer-exported backbone via model.backbone.init_cfg.checkpoint=...).
+# Teacher: named by its upstream config, mmdet's faster-rcnn_r101_fpn_1x_coco; only its
+#   backbone + FPN run (heads are dropped), with its own data preprocessor.
+# Distillation (METHODS.md, ReviewKD detection): ABF chain over the five FPN outputs P2-P6
+#   (in = mid = out = 256), HCL against the teacher's FPN outputs, weight 1.2, no warm-up.
+#   The loss is logged as `loss_reviewkd`; the checkpoint's `state_dict` is a plain R-18
+#   Faster R-CNN (ABF weights are stored beside it under `reviewkd_abf`).
+#
+# The teacher checkpoint is the mmdet model-zoo file (or your own R-101 Faster R-CNN); set it
+# with --cfg-options when it is not at the default place:
+#   python tools/train.py configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py \
+#       --cfg-options custom_hooks.0.teacher_checkpoint=/path/to/faster_rcnn_r101_fpn_1x_coco.pth
+#   tools/dist_train.sh configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py 8
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+
+custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        depth=18, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
+    neck=dict(in_channels=[64, 128, 256, 512]))
+
+custom_hooks = [
+    dict(type='ReviewKDHook',
+         teacher_config='mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py',
+         teacher_checkpoint='checkpoints/faster_rcnn_r101_fpn_1x_coco_20200130-f513f705.pth',
+         student_features='neck',
+         teacher_features='neck',
+         loss_weight=1.2,
+         warmup_iters=0,
+         mid_channels=256),
+]

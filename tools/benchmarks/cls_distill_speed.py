@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""Step-time and peak-memory cost of each classification distillation method (CPU).
+
+For resnet56 -> resnet20 at batch 64 (32 x 32), each method's training step is divided by its
+lower bound, measured side by side in the same process:
+
+    lower bound = teacher forward without grad + plain student training step
+
+and, for methods with connectors (FitNets regressor, ReviewKD ABF chain) or feature losses, the
+loss + connectors forward/backward alone, so the table separates the method's own cost from the
+framework overhead: overhead = (step - lower bound - loss alone) / lower bound.
+
+Each method runs in its own subprocess, so ``peak RSS`` is that method's peak (the lower bound
+is re-measured in every subprocess and the ratio uses the figures of the same process).
+
+    python tools/benchmarks/cls_distill_speed.py [--batch 64] [--iters 10] [--methods kd dkd ...]
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os.path as osp
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+METHODS = {
+    'kd': (0.1, dict(type='KDLoss', temperature=4, loss_weight=0.9)),
+    'fitnets': (1.0, dict(type='FitNetsLoss', hint_layer=2, loss_weight=100)),
+    'at': (1.0, dict(type='ATLoss', p=2, loss_weight=1000)),
+    'dkd': (1.0, dict(type='DKDLoss', alpha=1.0, beta=2.0, temperature=4, warmup=20)),
+    'reviewkd': (1.0, dict(type='ReviewKDLoss', loss_weight=0.6, warmup=20)),
+    'gld': (0.3, dict(type='GLDLoss', alpha=0.7, beta=500, div=2)),
+    'focal_kd': (0.0, dict(type='FocalCalibKDLoss', alpha=0.1, beta=0.9, gamma=0.01)),
+}
+# mdistiller's implementations, same measurement on this machine kind (issue #3)
+MDISTILLER = {'kd': 1.01, 'fitnets': 1.02, 'at': 1.03, 'dkd': 1.02, 'reviewkd': 1.83}
+TARGET = {'kd': 1.01, 'fitnets': 1.02, 'at': 1.03, 'dkd': 1.02, 'reviewkd': 1.6, 'gld': 1.03,
+          'focal_kd': 1.03}
+
+
+def _median_ms(fn, warmup: int, iters: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def _measure(method: str, batch: int, warmup: int, iters: int, queue) -> None:
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS
+
+    import kd_transfer  # noqa: F401
+    from kd_transfer.datasets.cls_sample import ClsDataSample
+    torch.manual_seed(0)
+    pp = dict(type='ImgDataPreprocessor', mean=[129.3, 124.1, 112.4], std=[68.2, 65.4, 70.4])
+    ce, loss_cfg = METHODS[method]
+    model = MODELS.build(dict(
+        type='Distiller',
+        student=dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=20),
+                     data_preprocessor=pp),
+        teacher=dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=56),
+                     data_preprocessor=pp),
+        distill_losses=[loss_cfg], ce_weight=ce)).train()
+    inputs = [torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8) for _ in range(batch)]
+    samples = []
+    for i in range(batch):
+        s = ClsDataSample()
+        s.set_field(torch.tensor([i % 100]), 'gt_label')
+        samples.append(s)
+    data = dict(inputs=inputs, data_samples=samples)
+    optim_cfg = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4))
+    # (a) plain student training step, (b) teacher forward without grad
+    student = model.student
+    s_optim = build_optim_wrapper(student, optim_cfg)
+    t_step = lambda: student.train_step(data, s_optim)  # noqa: E731
+    t_data = model.teacher.data_preprocessor(dict(inputs=inputs, data_samples=samples), False)
+
+    def teacher_fwd():
+        with torch.no_grad():
+            model.teacher.backbone.forward_features(t_data['inputs'])
+    # (c) the loss (+ connectors) forward/backward alone, on cached features
+    s_in = student.data_preprocessor(dict(inputs=inputs, data_samples=samples), True)['inputs']
+    with torch.no_grad():
+        s_feats = student.backbone.forward_features(s_in)
+        t_feats = model.teacher.backbone.forward_features(t_data['inputs'])
+    labels = torch.arange(batch) % 100
+    loss_mod = model.distill_losses[0]
+
+    def loss_alone():
+        feats = {k: ([v.detach().requires_grad_() for v in val] if isinstance(val, list)
+                     else val.detach().requires_grad_()) for k, val in s_feats.items()}
+        out = loss_mod(feats, t_feats, labels, 21, student_classifier=student.classifier,
+                       teacher_classifier=model.teacher.classifier)
+        sum(out.values()).backward()
+    d_optim = build_optim_wrapper(model, optim_cfg)
+    full = lambda: model.train_step(data, d_optim)  # noqa: E731
+    # interleave the measurements so drifts in machine load hit all of them alike
+    res = {k: [] for k in ('student', 'teacher', 'loss', 'full')}
+    for _ in range(3):
+        res['student'].append(_median_ms(t_step, warmup, iters))
+        res['teacher'].append(_median_ms(teacher_fwd, warmup, iters))
+        res['loss'].append(_median_ms(loss_alone, warmup, iters))
+        res['full'].append(_median_ms(full, warmup, iters))
+    out = {k: statistics.median(v) for k, v in res.items()}
+    out['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--batch', type=int, default=64)
+    parser.add_argument('--iters', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--json', help='also write the raw figures here')
+    args = parser.parse_args()
+    ctx = mp.get_context('spawn')
+    rows = {}
+    for method in args.methods:
+        print(f'[bench] {method} ...', flush=True)
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_measure, args=(method, args.batch, args.warmup, args.iters, queue))
+        proc.start()
+        rows[method] = queue.get()
+        proc.join()
+    print(f'\nresnet56 -> resnet20, batch {args.batch}, CPU, median ms of {args.iters} steps x 3 rounds')
+    print('| method | step ms | lower bound ms (teacher fwd + student step) | ratio | target | '
+          'mdistiller | loss+connectors alone ms | overhead | peak RSS MB |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for m, r in rows.items():
+        lower = r['teacher'] + r['student']
+        ratio = r['full'] / lower
+        overhead = (r['full'] - lower - r['loss']) / lower
+        print(f"| {m} | {r['full']:.1f} | {lower:.1f} ({r['teacher']:.1f} + {r['student']:.1f}) | "
+              f"{ratio:.2f} | <= {TARGET[m]:.2f} | {MDISTILLER.get(m, '—')} | {r['loss']:.1f} | "
+              f"{overhead * 100:+.1f}% | {r['peak_rss_mb']:.0f} |")
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
