@@ -109,7 +109,12 @@ class ClsCalibMetric(BaseMetric):
             label = torch.as_tensor(_field(sample, 'gt_label')).reshape(-1)
             if label.numel() != 1:
                 raise ValueError(f'gt_label must hold one class index, got {label.tolist()}')
-            self.results.append(dict(pred_score=score.reshape(-1), gt_label=int(label[0])))
+            result = dict(pred_score=score.reshape(-1), gt_label=int(label[0]))
+            teacher = (sample.get('teacher_pred_score') if isinstance(sample, dict)
+                       else getattr(sample, 'teacher_pred_score', None))
+            if teacher is not None:  # a Distiller also predicts with its teacher
+                result['teacher_pred_score'] = torch.as_tensor(teacher).detach().cpu().float().reshape(-1)
+            self.results.append(result)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Compute top-k, ECE and NLL over all collected results."""
@@ -130,6 +135,15 @@ class ClsCalibMetric(BaseMetric):
                 f'summing to 1), got values in [{float(probs.min()):.4g}, '
                 f'{float(probs.max()):.4g}] with row sums in [{float(row_sum.min()):.4g}, '
                 f'{float(row_sum.max()):.4g}]; apply softmax to logits first')
+        metrics = self._scores(probs, labels)
+        if all('teacher_pred_score' in r for r in results):
+            teacher = torch.stack([r['teacher_pred_score'] for r in results]).to(torch.float64)
+            metrics.update({f'teacher_{k}': v for k, v in self._scores(teacher, labels).items()})
+        return metrics
+
+    def _scores(self, probs: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
+        """top-k, ECE and NLL of one set of predicted probabilities."""
+        num_classes = probs.shape[1]
         metrics = {}
         for k in self.topk:
             top = probs.topk(min(k, num_classes), dim=1).indices
