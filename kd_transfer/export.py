@@ -51,10 +51,12 @@ IMAGENET_TYPES = ('TVResNet', 'TVMobileNetV2')
 #: Renames from the parameter names of other code bases to kd_transfer's, per architecture
 #: type and source format, as ``(source prefix, kd_transfer prefix)`` pairs (the first pair
 #: whose prefix matches is applied). kd_transfer's architectures reproduce the upstream layouts
-#: (CIFAR models: RepDistiller's, which mdistiller copied; ImageNet models: torchvision's, which
-#: mdistiller's ImageNet ResNets use too), so every table entry is the identity. The table is
-#: spelled out so that a future architecture with different names gets its row here, and so
-#: that ``tests/test_export`` checks each pair against the real upstream layout.
+#: (CIFAR models: RepDistiller's ``models/*.py``, which mdistiller copied; ImageNet models:
+#: torchvision's, which mdistiller's ImageNet ResNets use too), so every entry is the identity:
+#: the comments give the upstream module names, checked against our architectures when this
+#: table was written (tests/test_export spells RepDistiller's resnet8x4 keys out by hand). The
+#: table says which (architecture, format) pairs are supported; an architecture with other
+#: names gets its renames here.
 UPSTREAM_RENAMES: Dict[str, Dict[str, Tuple[Tuple[str, str], ...]]] = {
     # conv1 bn1 layer{1,2,3}.<i>.{conv,bn}{1,2} layer<k>.0.downsample.{0,1} fc
     'CifarResNet': {'repdistiller': (), 'mdistiller': ()},
@@ -67,7 +69,7 @@ UPSTREAM_RENAMES: Dict[str, Dict[str, Tuple[Tuple[str, str], ...]]] = {
     # conv1.{0,1} blocks.<s>.<i>.conv.{0..7} conv2.{0,1} classifier.0
     'CifarMobileNetV2': {'repdistiller': (), 'mdistiller': ()},
     # conv1 bn1 layer{1..4}.<i>.{conv,bn}{1,2[,3]} layer<k>.0.downsample.{0,1} fc
-    'TVResNet': {'torchvision': (), 'mdistiller': (), 'repdistiller': ()},
+    'TVResNet': {'torchvision': (), 'mdistiller': ()},
     # features.<i>... classifier.1
     'TVMobileNetV2': {'torchvision': ()},
 }
@@ -163,7 +165,8 @@ def extract_student(ckpt: Any, path: str, src_format: str = 'auto') -> Extracted
         ExportError: The layout is not recognised or contradicts ``src_format``.
     """
     if src_format != 'auto' and src_format not in SOURCE_FORMATS:
-        raise ExportError(f'--src-format must be auto or one of {SOURCE_FORMATS}, got {src_format!r}')
+        raise ExportError(f'--src-format must be auto or one of {SOURCE_FORMATS}, '
+                          f'got {src_format!r}')
     if not isinstance(ckpt, dict) or not ckpt:
         raise ExportError(f'{path!r}: expected a dict (a state_dict or a checkpoint holding one), '
                           f'got {type(ckpt).__name__}')
@@ -191,12 +194,12 @@ def extract_student(ckpt: Any, path: str, src_format: str = 'auto') -> Extracted
                               f'(keys: {_few(keys)})')
 
     # kd_transfer: mmengine checkpoint of a Distiller or a KDClassifier.
-    if wrapper == 'state_dict' and has('student.backbone.') and src_format in ('auto', 'kd_transfer'):
+    kd_ok = src_format in ('auto', 'kd_transfer')
+    if wrapper == 'state_dict' and has('student.backbone.') and kd_ok:
         student = _strip(state, 'student.backbone.')
         rest = [k for k in keys if not k.startswith('student.backbone.')]
         return Extracted('kd_transfer', 'distiller', student, _dropped(rest), ckpt_meta, extras)
-    if (wrapper == 'state_dict' and has('backbone.') and not has('student.')
-            and src_format in ('auto', 'kd_transfer')):
+    if wrapper == 'state_dict' and has('backbone.') and not has('student.') and kd_ok:
         student = _strip(state, 'backbone.')
         rest = [k for k in keys if not k.startswith('backbone.')]
         return Extracted('kd_transfer', 'classifier', student, _dropped(rest), ckpt_meta, extras)
@@ -478,12 +481,12 @@ def method_names() -> Dict[str, str]:
 
 
 def method_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
-    """``'kd'``, ``'reviewkd'``, ``'kd+at'``... from a Distiller config; ``'baseline'`` for a
-    plain classifier; None when unknown."""
-    if kind == 'classifier':
-        return 'baseline'
+    """``'kd'``, ``'reviewkd'``, ``'kd+at'``... from a Distiller config, ``'baseline'`` for a
+    plain :class:`KDClassifier` config, None when unknown."""
     if not isinstance(model_cfg, dict):
         return None
+    if kind == 'classifier':
+        return 'baseline' if model_cfg.get('type') == 'KDClassifier' else None
     losses = model_cfg.get('distill_losses')
     if not isinstance(losses, (list, tuple)) or not losses:
         return None
@@ -493,7 +496,8 @@ def method_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
         if not isinstance(typ, str):
             return None
         typ = typ.split('.')[-1]
-        names.append(method_names().get(typ, typ[:-4].lower() if typ.endswith('Loss') else typ.lower()))
+        default = typ[:-len('Loss')].lower() if typ.endswith('Loss') else typ.lower()
+        names.append(method_names().get(typ, default))
     return '+'.join(names)
 
 
@@ -517,8 +521,8 @@ def student_arch_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
     return arch_name_of(student.get('backbone') if isinstance(student, dict) else None)
 
 
-def read_scalars(work_dir: Optional[str], epoch: Optional[int] = None,
-                 it: Optional[int] = None) -> Tuple[Optional[float], Optional[float], Optional[str]]:
+def read_scalars(work_dir: Optional[str], epoch: Optional[int] = None, it: Optional[int] = None
+                 ) -> Tuple[Optional[float], Optional[float], Optional[str]]:
     """Top-1 and ECE from the latest ``<work_dir>/*/vis_data/scalars.json``.
 
     The record whose ``step`` equals the checkpoint's epoch (else its iteration) is used when
@@ -734,7 +738,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
     dropped = ', '.join(f'{k}: {v}' for k, v in summary['dropped'].items()) or 'nothing'
 
     def fmt(value: Any) -> str:
-        return 'unknown' if value is None else (f'{value:.4g}' if isinstance(value, float) else str(value))
+        if value is None:
+            return 'unknown'
+        return f'{value:.4g}' if isinstance(value, float) else str(value)
 
     lines = [
         f'source        {summary["source"]}',

@@ -464,13 +464,25 @@ class ReviewKDHook(Hook):
                                'run during loss()')
         s_feats = _as_feature_list(captured[0], f'student {self.student_features}')
         with torch.no_grad():
-            t_feats = extract_until(self.teacher, self.teacher_features, self.converter(inputs))
+            t_feats = self.teacher_forward(inputs, data_samples)
         sync = self._optim_wrapper is None or self._optim_wrapper.should_sync()
         no_sync = getattr(self.abf_forward, 'no_sync', None)
         with nullcontext() if sync or no_sync is None else no_sync():
             fused = self.abf_forward(s_feats, [t.shape[-2:] for t in t_feats])
         losses['loss_reviewkd'] = self.current_weight() * hcl_loss(fused, t_feats)
         return losses
+
+    def teacher_forward(self, inputs: Tensor, data_samples) -> List[Tensor]:
+        """The teacher's features for the student's batch: backbone (+ neck) only.
+
+        Args:
+            inputs (Tensor): the student's preprocessed batch.
+            data_samples: the batch's data samples (unused here; subclasses may need them).
+
+        Returns:
+            list[Tensor]: teacher features at ``teacher_features``, shallow -> deep.
+        """
+        return extract_until(self.teacher, self.teacher_features, self.converter(inputs))
 
     def current_weight(self) -> float:
         """``loss_weight * min((iter + 1) / warmup_iters, 1)`` at the current iteration."""

@@ -39,7 +39,8 @@ def randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     with torch.no_grad():
         for name, t in module.state_dict().items():
             if t.dtype.is_floating_point:
-                t.copy_(torch.rand(t.shape, generator=gen) + (0.5 if 'running_var' in name else -0.5))
+                shift = 0.5 if 'running_var' in name else -0.5  # variances stay positive
+                t.copy_(torch.rand(t.shape, generator=gen) + shift)
             elif 'num_batches_tracked' in name:
                 t.fill_(int(torch.randint(1, 1000, (1,), generator=gen)))
     return module
@@ -85,7 +86,8 @@ def write_work_dir(work_dir, records):
     run.mkdir(parents=True)
     old = work_dir / '20250101_120000' / 'vis_data'  # an older run: must be ignored
     old.mkdir(parents=True)
-    (old / 'scalars.json').write_text(json.dumps({'cls/top1': 1.0, 'cls/ece': 0.9, 'step': 2}) + '\n')
+    (old / 'scalars.json').write_text(
+        json.dumps({'cls/top1': 1.0, 'cls/ece': 0.9, 'step': 2}) + '\n')
     with open(run / 'scalars.json', 'w') as f:
         for rec in records:
             f.write(json.dumps(rec) + '\n')
@@ -170,7 +172,8 @@ def test_torchvision_resnet18(tmp_path, wrap):
     out = tmp_path / 'out.pth'
     summary = export_backbone(str(src), str(out), method='baseline')
     meta = assert_exported_equals(out, state)
-    assert (meta['arch'], meta['source_format'], meta['method']) == ('resnet18', 'torchvision', 'baseline')
+    assert (meta['arch'], meta['source_format'], meta['method']) == \
+        ('resnet18', 'torchvision', 'baseline')
     assert summary['dropped'] == {'head (fc)': 2}
     assert meta['backbone']['type'] == 'ResNet' and meta['backbone']['depth'] == 18
 
@@ -231,7 +234,8 @@ def test_repdistiller_checkpoint(tmp_path):
     out = tmp_path / 'out.pth'
     export_backbone(str(src), str(out))
     meta = assert_exported_equals(out, student)
-    assert (meta['arch'], meta['source_format'], meta['top1']) == ('resnet8x4', 'repdistiller', 76.25)
+    assert (meta['arch'], meta['source_format'], meta['top1']) == \
+        ('resnet8x4', 'repdistiller', 76.25)
 
 
 @pytest.mark.parametrize('arch', ['wrn16_2', 'shufflev1', 'shufflev2', 'mobilenetv2_cifar'])
@@ -244,8 +248,8 @@ def test_other_cifar_students(tmp_path, arch):
     assert summary['arch'] == arch
     head = [k for k in model.state_dict() if k.startswith(('fc.', 'linear.', 'classifier.'))]
     assert summary['dropped'] == {f'head ({head[0].split(".")[0]})': len(head)}
-    meta = assert_exported_equals(out, model.state_dict(),
-                                  dropped_prefixes=tuple(k + '.' for k in {h.split('.')[0] for h in head}))
+    head_modules = tuple({h.split('.')[0] + '.' for h in head})
+    meta = assert_exported_equals(out, model.state_dict(), dropped_prefixes=head_modules)
     assert meta['top1'] == 12.5
 
 
@@ -309,7 +313,8 @@ def test_wrong_arch(tmp_path, capsys):
 def test_wrong_src_format(tmp_path, capsys):
     src = tmp_path / 'tv.pth'
     torch.save(torchvision.models.resnet18().state_dict(), src)
-    assert_fails(tmp_path, capsys, [src, '--src-format', 'kd_transfer'], 'not a kd_transfer checkpoint')
+    assert_fails(tmp_path, capsys, [src, '--src-format', 'kd_transfer'],
+                 'not a kd_transfer checkpoint')
 
 
 def test_truncated_file(tmp_path, capsys):
@@ -345,12 +350,14 @@ def test_config_text_is_not_executed(tmp_path):
             f"work_dir = __import__('os').getcwd()\n")
     parsed = parse_config_text(text)
     assert not marker.exists()
-    assert parsed == {'model': {'type': 'KDClassifier', 'backbone': {'type': 'CifarResNet', 'depth': -8},
+    assert parsed == {'model': {'type': 'KDClassifier',
+                                'backbone': {'type': 'CifarResNet', 'depth': -8},
                                 'lr': [1, (2, 3)], 'x': {'a': None}}}
 
 
 def test_read_scalars_falls_back_to_last_record(tmp_path):
-    write_work_dir(tmp_path, [{'cls/top1': 10.0, 'step': 1}, {'cls/top1': 20.0, 'cls/ece': 0.3, 'step': 2},
+    write_work_dir(tmp_path, [{'cls/top1': 10.0, 'step': 1},
+                              {'cls/top1': 20.0, 'cls/ece': 0.3, 'step': 2},
                               {'loss': 1.0, 'step': 50}])
     top1, ece, path = read_scalars(str(tmp_path), epoch=9)
     assert (top1, ece) == (20.0, 0.3) and path.endswith('20260101_120000/vis_data/scalars.json')
@@ -362,3 +369,30 @@ def test_extract_rejects_non_dict(tmp_path):
         extract_student([1, 2], 'x.pth')
     with pytest.raises(ExportError, match='does not exist'):
         load_source(str(tmp_path / 'nope.pth'))
+
+
+# ------------------------------------------------------------- a real training run
+def test_real_runner_checkpoint(synthetic_data, tmp_path):
+    """A checkpoint written by mmengine's Runner (message hub, numpy scalars, config text)."""
+    from mmengine.runner import Runner
+    repo = Path(__file__).resolve().parents[2]
+    cfg = Config.fromfile(str(repo / 'configs/distill/cifar100/kd_resnet32x4_resnet8x4.py'))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].update(batch_size=32, num_workers=0, persistent_workers=False)
+        cfg[key].dataset.data_root = str(synthetic_data / 'cifar100')
+    cfg.train_cfg.max_epochs = 1
+    cfg.model.teacher_checkpoint = None
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    best = next((tmp_path / 'work').glob('best_cls_top1_epoch_1.pth'))
+    out = tmp_path / 'resnet8x4_kd.pth'
+    summary = export_backbone(str(best), str(out))
+    meta = assert_exported_equals(out, runner.model.student.backbone.state_dict())
+    scalars = [json.loads(line) for line in
+               next((tmp_path / 'work').glob('*/vis_data/scalars.json')).read_text().splitlines()]
+    val = [r for r in scalars if 'cls/top1' in r][-1]
+    assert (meta['arch'], meta['method'], meta['teacher']) == ('resnet8x4', 'kd', 'resnet32x4')
+    assert (meta['top1'], meta['ece'], meta['seed']) == (val['cls/top1'], val['cls/ece'], 0)
+    assert meta['work_dir'] == str(tmp_path / 'work')
+    assert set(summary['dropped']) == {'teacher', 'head (fc)'}

@@ -1,0 +1,18 @@
+# COCO 2017 semantic segmentation, 21 classes: the 20 VOC classes + background (other COCO
+# categories are background); 255 on crowd regions.
+# Masks written by
+#   python tools/coco_to_semseg.py data/coco --classes voc20  # -> data/coco/semseg_voc20/
+# Train on train2017, evaluate on val2017 with IoUMetric. Dataset dicts without pipelines:
+# the transfer configs add the upstream pipelines.
+seg_num_classes = 21
+seg_data_root = 'data/coco/'
+seg_train_dataset = dict(
+    type='COCOSemSegDataset',
+    classes_variant='voc20',
+    data_root=seg_data_root,
+    data_prefix=dict(img_path='train2017', seg_map_path='semseg_voc20/train2017'))
+seg_val_dataset = dict(
+    type='COCOSemSegDataset',
+    classes_variant='voc20',
+    data_root=seg_data_root,
+    data_prefix=dict(img_path='val2017', seg_map_path='semseg_voc20/val2017'))

@@ -1,0 +1,38 @@
+# Faster R-CNN + FPN on COCO 2017,
+# with the kd_transfer student "resnet18" as backbone (configs/_base_/students/resnet18.py).
+# Recipe of mmdet's faster-rcnn_r50_fpn_1x_coco.py: 1x schedule (12 epochs, 8 GPUs x 2 images,
+# SGD lr 0.02, x0.1 at epochs 8 and 11); CocoMetric (bbox).
+#
+# The baseline and every distillation method differ only by the backbone checkpoint:
+#   python tools/export_backbone.py CLS_CHECKPOINT BACKBONE.pth  # a trained resnet18 classifier
+#   bash tools/dist_train.sh configs/transfer/det/faster-rcnn_resnet18_fpn_1x_coco.py 8 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=BACKBONE.pth
+# Data: COCO 2017 linked at data/coco/ (annotations/, train2017/, val2017/).
+_base_ = [
+    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    '../../_base_/students/resnet18.py',
+]
+custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
+
+
+# ---- student glue: the same lines in every det config of this kind; every number comes
+# ---- from the student file (channels, strides, input_downscale), nothing is edited by hand.
+def _shrink(pipeline, factor=_base_.input_downscale):
+    """The pipeline with every image size divided by the student's input_downscale."""
+    return [dict(t, **{k: tuple(v // factor for v in t[k])
+                       for k in ('scale', 'crop_size', 'size') if k in t}) for t in pipeline]
+
+
+model = dict(
+    backbone=_base_.backbone,
+    neck=dict(in_channels=_base_.backbone_channels),
+    rpn_head=dict(anchor_generator=dict(strides=_base_.fpn_strides)),
+    roi_head=dict(
+        bbox_roi_extractor=dict(
+            featmap_strides=_base_.fpn_strides[:4],
+            finest_scale=56 // _base_.input_downscale)))
+train_pipeline = _shrink(_base_.train_pipeline)
+test_pipeline = _shrink(_base_.test_pipeline)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

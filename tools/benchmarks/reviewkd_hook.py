@@ -1,0 +1,237 @@
+#!/usr/bin/env python
+"""Cost of ReviewKDHook: Faster R-CNN R-50-FPN teacher -> R-18-FPN student on CPU.
+
+    python tools/benchmarks/reviewkd_hook.py [--size 320] [--batch 2] [--warmup 2] [--steps 5]
+                                             [--threads N]
+
+Rows, measured side by side in one process and interleaved round by round (a, b, c, d, e,
+a, b, ...) so that a change of machine load hits every row alike:
+
+  (a) plain student training step (forward, backward, SGD step), no distillation;
+  (b) teacher backbone + FPN forward without grad (what the hook runs of the teacher);
+  (c) ABF chain + HCL forward / backward alone, on the student's FPN features;
+  (d) the full training step with ReviewKDHook;
+  (e) the same distillation, but the whole teacher detector run in loss mode under no_grad
+      (train mode, BN frozen), its FPN outputs recorded on the way -- what mmrazor's
+      SingleTeacherDistill does.
+
+Times are medians over the timed rounds; memory is the peak resident-set increase during the
+row over the RSS just before it (sampled every millisecond; glibc is told to return freed
+blocks to the OS, so each row starts from its own baseline). Targets: d / (a + b + c) <= 1.05
+(the hook's own overhead), e / d >= 1.15 (running only backbone + neck pays off). Weights are
+random: speed and memory do not depend on them.
+"""
+import argparse
+import os
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable, Dict, List
+
+if 'MALLOC_MMAP_THRESHOLD_' not in os.environ:  # make freed tensors leave the RSS at once
+    os.environ['MALLOC_MMAP_THRESHOLD_'] = '65536'
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STUDENT_CONFIG = osp.join(ROOT, 'configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py')
+TEACHER_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--size', type=int, default=320, help='image side (default 320)')
+    parser.add_argument('--batch', type=int, default=2, help='images per step (default 2)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed rounds (default 2)')
+    parser.add_argument('--steps', type=int, default=5, help='timed rounds (default 5)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch intra-op threads (default: torch default)')
+    return parser.parse_args(argv)
+
+
+class PeakRSS:
+    """Peak resident-set size above the value at entry, sampled by a thread (bytes)."""
+
+    def __init__(self, interval: float = 0.001) -> None:
+        self.interval = interval
+        self.page = os.sysconf('SC_PAGE_SIZE')
+
+    def _rss(self) -> int:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> 'PeakRSS':
+        self.base = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def increase(self) -> int:
+        return self.peak - self.base
+
+
+def make_batch(size: int, batch: int) -> dict:
+    """``batch`` random uint8 images with three boxes each, in mmdet's packed format."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    g = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8))
+        xy = torch.rand(3, 2, generator=g) * size * 0.6
+        wh = torch.rand(3, 2, generator=g) * size * 0.3 + 16
+        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                             scale_factor=(1., 1.), pad_shape=(size, size)))
+        sample.gt_instances = InstanceData(bboxes=torch.cat([xy, xy + wh], 1),
+                                           labels=torch.randint(0, 80, (3,), generator=g))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def build(config: str, **overrides) -> nn.Module:
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+    from kd_transfer.hooks.reviewkd_hook import resolve_config
+    cfg = Config.fromfile(resolve_config(config))
+    cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+class FakeRunner:
+    """What ReviewKDHook.before_run reads from a Runner (single process, no schedulers)."""
+
+    def __init__(self, model: nn.Module, optim_wrapper) -> None:
+        from mmengine.logging import MMLogger
+        self.model, self.optim_wrapper = model, optim_wrapper
+        self.param_schedulers, self.auto_scale_lr, self.distributed = [], None, False
+        self.logger = MMLogger.get_instance('reviewkd_benchmark', log_level='WARNING')
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import kd_transfer  # noqa: F401
+    from mmengine.logging import MMLogger
+    from mmengine.optim import build_optim_wrapper
+    from kd_transfer.distill.reviewkd import hcl_loss
+    from kd_transfer.hooks.reviewkd_hook import ReviewKDHook, extract_until
+
+    MMLogger.get_instance('reviewkd_benchmark', log_level='WARNING')  # quiet weight init
+    torch.manual_seed(0)
+    optim_cfg = dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4))
+    students = {k: build(STUDENT_CONFIG) for k in 'ade'}
+    for s in students.values():
+        s.load_state_dict(students['a'].state_dict())
+        s.train()
+    wrappers = {k: build_optim_wrapper(s, optim_cfg) for k, s in students.items()}
+
+    teacher_full = build(TEACHER_CONFIG)
+    tmp = tempfile.mkdtemp(prefix='reviewkd_bench_')
+    ckpt = osp.join(tmp, 'teacher.pth')
+    torch.save({'state_dict': teacher_full.state_dict()}, ckpt)
+    teacher_full.train()
+    for m in teacher_full.modules():  # mmrazor's teacher_norm_eval
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    teacher_full.requires_grad_(False)
+
+    class WholeTeacherHook(ReviewKDHook):
+        """(e): the teacher detector runs in loss mode; its FPN outputs are recorded."""
+
+        def teacher_forward(self, inputs, data_samples) -> List[torch.Tensor]:
+            out = []
+            handle = teacher_full.neck.register_forward_hook(lambda m, a, o: out.append(o))
+            try:
+                teacher_full.loss(self.converter(inputs), data_samples)
+            finally:
+                handle.remove()
+            return list(out[0])
+
+    hook_kw = dict(teacher_config=TEACHER_CONFIG, teacher_checkpoint=ckpt, loss_weight=1.2)
+    hook_d, hook_e = ReviewKDHook(**hook_kw), WholeTeacherHook(**hook_kw)
+    hook_d.before_run(FakeRunner(students['d'], wrappers['d']))
+    hook_e.before_run(FakeRunner(students['e'], wrappers['e']))
+
+    data = make_batch(args.size, args.batch)
+    student_a, teacher = students['a'], hook_d.teacher
+    inputs = student_a.data_preprocessor(data, True)['inputs']
+    with torch.no_grad():
+        s_fixed = [f.detach() for f in student_a.extract_feat(inputs)]
+        t_fixed = extract_until(teacher, 'neck', hook_d.converter(inputs))
+    abf = hook_d.abf  # the chain (c) exercises; (d) also updates it, which does not matter
+
+    def row_c() -> None:
+        feats = [f.clone().requires_grad_(True) for f in s_fixed]
+        loss = hcl_loss(abf(feats, [t.shape[-2:] for t in t_fixed]), t_fixed)
+        loss.backward()
+        abf.zero_grad(set_to_none=True)
+
+    def row_b() -> None:
+        with torch.no_grad():
+            extract_until(teacher, 'neck', hook_d.converter(inputs))
+
+    rows: Dict[str, Callable[[], None]] = {
+        'a': lambda: students['a'].train_step(data, wrappers['a']),
+        'b': row_b,
+        'c': row_c,
+        'd': lambda: students['d'].train_step(data, wrappers['d']),
+        'e': lambda: students['e'].train_step(data, wrappers['e']),
+    }
+    names = {
+        'a': 'plain student step (R-18-FPN)',
+        'b': 'teacher backbone+neck, no grad (R-50-FPN)',
+        'c': 'ABF chain + HCL fwd/bwd',
+        'd': 'full step with ReviewKDHook',
+        'e': 'distillation, whole teacher in loss mode',
+    }
+    times = {k: [] for k in rows}
+    peaks = {k: 0 for k in rows}
+    for rnd in range(args.warmup + args.steps):
+        for key, fn in rows.items():
+            with PeakRSS() as mem:
+                start = time.perf_counter()
+                fn()
+                elapsed = time.perf_counter() - start
+            if rnd >= args.warmup:
+                times[key].append(elapsed * 1000)
+                peaks[key] = max(peaks[key], mem.increase)
+    ms = {k: statistics.median(v) for k, v in times.items()}
+
+    print(f'ReviewKDHook benchmark: Faster R-CNN R-50-FPN -> R-18-FPN, {args.size}x{args.size}, '
+          f'batch {args.batch}, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; '
+          f'median of {args.steps} rounds after {args.warmup} warm-up rounds')
+    print(f'| row | what | time (ms) | peak memory (MiB) |')
+    print(f'|---|---|---:|---:|')
+    for key in rows:
+        print(f'| ({key}) | {names[key]} | {ms[key]:.0f} | {peaks[key] / 2 ** 20:.0f} |')
+    over = ms['d'] / (ms['a'] + ms['b'] + ms['c'])
+    gain = ms['e'] / ms['d']
+    print(f'd / (a + b + c) = {over:.3f}  (target <= 1.05: {"met" if over <= 1.05 else "NOT met"})')
+    print(f'e / d = {gain:.3f}  (target >= 1.15: {"met" if gain >= 1.15 else "NOT met"})')
+
+
+if __name__ == '__main__':
+    main()
