@@ -14,9 +14,10 @@ How it fits into mmengine's Runner (0.10.x), which builds and DDP-wraps the stud
   built, before the weights are initialised and before ``resume``):
 
   - builds the teacher from its config (``'mmdet::...'`` / ``'mmseg::...'`` or a file) in its
-    own registry scope, loads its checkpoint with ``weights_only=True``, moves it to the
-    student's device, puts it in eval mode and freezes it. The teacher is *not* a submodule of
-    the runner's model, so ``model.train()`` never reaches it, and the checkpoint's
+    own registry scope, keeps only what ``extract_feat`` needs (backbone, neck; the heads are
+    dropped), loads those weights with ``weights_only=True``, moves it to the student's
+    device, puts it in eval mode and freezes it. The teacher is *not* a submodule of the
+    runner's model, so ``model.train()`` never reaches it, and the checkpoint's
     ``state_dict`` never contains it;
   - probes both models with one dummy input to read the channels and the number of feature
     levels at ``student_features`` / ``teacher_features``; a different number of levels is an
@@ -24,7 +25,8 @@ How it fits into mmengine's Runner (0.10.x), which builds and DDP-wraps the stud
   - builds the :class:`~kd_transfer.distill.reviewkd.ABFChain`; when distributed it gets its
     OWN ``DistributedDataParallel`` on a separate process group, so its gradients are averaged
     across ranks like the detector's without ``find_unused_parameters`` and without its
-    all-reduces interleaving with the detector's;
+    all-reduces interleaving with the detector's (its BN statistics are broadcast from rank
+    0 at each forward, DDP's default);
   - adds the ABF parameters to the runner's optimizer as one more param group (the default
     group's hyper-parameters, at the current point of the LR schedule) and appends the group's
     base value to every parameter scheduler, so warm-up / step / poly schedules drive it too.
@@ -359,10 +361,11 @@ class ReviewKDHook(Hook):
                 process_group=group, broadcast_buffers=True)
         self._optim_wrapper = optim_wrapper
         group = self._add_param_group(runner, optim_wrapper, list(self.abf.parameters()))
+        n_abf = sum(p.numel() for p in self.abf.parameters())
         runner.logger.info(
             f'ReviewKDHook: teacher {self.teacher_config} ({self.teacher_features}: channels '
             f'{[t[0] for t in t_shapes]}), student {self.student_features}: channels '
-            f'{[s[0] for s in s_shapes]}; ABF chain with {sum(p.numel() for p in self.abf.parameters())} '
+            f'{[s[0] for s in s_shapes]}; ABF chain with {n_abf} '
             f'parameters in optimizer group {len(optim_wrapper.param_groups) - 1} '
             f'(lr {group["lr"]:.3g}); loss_weight {self.loss_weight}, warmup_iters '
             f'{self.warmup_iters}')

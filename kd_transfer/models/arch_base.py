@@ -4,12 +4,14 @@ Every architecture (CIFAR and ImageNet) subclasses :class:`ArchBase` and impleme
 :meth:`ArchBase.forward_stages`; this module turns the stage outputs into the feature dict
 that distillation methods read and into the two ``forward`` modes (classifier / backbone).
 """
+import functools
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 Stages = Tuple[List[Tensor], List[Tensor]]
@@ -27,6 +29,18 @@ class ArchBase(BaseModule):
     torchvision model (``class TVResNet(ResNet, ArchBase)``): torchvision's ``__init__`` then
     reaches :class:`mmengine.model.BaseModule` through ``super()``.
 
+    Every subclass's ``__init__`` also accepts, as keywords, the two options of mmdet's
+    backbones (added by :meth:`__init_subclass__`, applied after the subclass's ``__init__``):
+
+    - ``norm_eval`` (bool, default False): keep every BatchNorm layer in eval mode while
+      training (running statistics frozen; the affine parameters still train), as detectors
+      trained with 2 images per GPU do;
+    - ``frozen_stages`` (int, default -1): -1 freezes nothing, 0 the stem, ``i`` the stem and
+      the first ``i`` stages: their parameters get ``requires_grad=False`` and their modules
+      stay in eval mode. "Stem + first ``i`` stages" is exactly the set of parameters
+      ``stages[i]`` depends on, which one forward / backward pass on a dummy image finds, so
+      no architecture has to list its modules per stage.
+
     Attributes:
         stage_channels (list[int]): Channels of each entry of ``stages`` (stem first).
         feat_channels (int): Channels of ``feat_map`` (= length of ``pooled``).
@@ -41,6 +55,77 @@ class ArchBase(BaseModule):
     feat_channels: int
     num_classes: int
     out_indices: Optional[Tuple[int, ...]]
+    norm_eval: bool = False
+    frozen_stages: int = -1
+    _frozen_modules: Tuple[str, ...] = ()  # names of the modules frozen_stages keeps in eval
+
+    def __init_subclass__(cls, **kwargs):
+        """Add the ``norm_eval`` / ``frozen_stages`` keywords to the subclass's ``__init__``."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get('__init__')
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, norm_eval: bool = False, frozen_stages: int = -1, **kw):
+            init(self, *args, **kw)
+            self._setup_freezing(norm_eval, frozen_stages)
+
+        cls.__init__ = __init__
+
+    def _setup_freezing(self, norm_eval: bool, frozen_stages: int) -> None:
+        """Validate and apply ``norm_eval`` / ``frozen_stages`` (see the class docstring).
+
+        Raises:
+            ValueError: If ``frozen_stages`` is not an int in ``[-1, number of stages]``.
+        """
+        num_stages = len(self.stage_channels) - 1
+        if not isinstance(frozen_stages, int) or isinstance(frozen_stages, bool) or \
+                not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'{type(self).__name__}: frozen_stages must be an int in '
+                             f'[-1, {num_stages}] (-1: none, 0: stem, i: stem + first i of the '
+                             f'{num_stages} stages), got {frozen_stages!r}')
+        self.norm_eval = bool(norm_eval)
+        self.frozen_stages = frozen_stages
+        self._frozen_modules = ()
+        training = self.training
+        if frozen_stages >= 0:
+            params = {p: n for n, p in self.named_parameters() if p.requires_grad}
+            like = next(iter(params))
+            self.eval()  # the dummy pass touches no BatchNorm statistics
+            with torch.enable_grad():
+                x = torch.zeros(1, 3, 64, 64, dtype=like.dtype, device=like.device)
+                stage = self.forward_stages(x)[0][frozen_stages]
+                grads = torch.autograd.grad(stage.sum(), list(params), allow_unused=True)
+            frozen = {params[p] for p, g in zip(params, grads) if g is not None}
+            for name, p in self.named_parameters():
+                if name in frozen:
+                    p.requires_grad_(False)
+            self._frozen_modules = tuple(
+                name for name, m in self.named_modules()
+                if any(True for _ in m.parameters(recurse=False))
+                and all(n in frozen for n, _ in m.named_parameters(prefix=name, recurse=False)))
+        self.train(training)
+
+    def train(self, mode: bool = True) -> 'ArchBase':
+        """Set the training mode, keeping frozen stages (and with ``norm_eval`` every BatchNorm)
+        in eval mode, as mmdet's backbones do.
+
+        Args:
+            mode (bool): Training (True) or evaluation (False) mode.
+
+        Returns:
+            ArchBase: ``self``.
+        """
+        super().train(mode)
+        if mode:
+            for name in self._frozen_modules:
+                self.get_submodule(name).eval()
+            if self.norm_eval:
+                for m in self.modules():
+                    if isinstance(m, _BatchNorm):
+                        m.eval()
+        return self
 
     def _setup_contract(self, stage_channels: Sequence[int], feat_channels: int,
                         num_classes: int, out_indices: Optional[Sequence[int]],

@@ -11,7 +11,6 @@ import os
 import random
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +77,7 @@ def det_cfg(data_root: Path, work_dir: Path, teacher, num_images=2, max_epochs=1
     cfg.model.backbone.init_cfg = None
     cfg.model.train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=100)
     cfg.model.train_cfg.rcnn.sampler.num = 64
+    cfg.model.roi_head.bbox_head.fc_out_channels = 256  # smaller checkpoints
     cfg.custom_hooks[0].update(teacher_config=str(teacher[0]),
                                teacher_checkpoint=str(teacher[1]), **hook_kw)
     pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
@@ -255,6 +255,29 @@ def test_abf_param_group_follows_the_lr_schedule(prepared):
         expected = 0.02 * (0.001 + (1 - 0.001) * k / 499)
         assert groups[1]['lr'] == pytest.approx(expected, rel=1e-6)
         assert groups[0]['lr'] == pytest.approx(expected, rel=1e-6)
+
+
+def test_abf_group_takes_the_default_lr_when_paramwise_groups_exist(synthetic_data,
+                                                                    det_teacher, tmp_path):
+    cfg = det_cfg(synthetic_data, tmp_path, det_teacher)
+    cfg.optim_wrapper.paramwise_cfg = dict(custom_keys={'backbone': dict(lr_mult=0.1)})
+    runner = Runner.from_cfg(cfg)
+    hook = prepare(runner)
+    groups = runner.optim_wrapper.optimizer.param_groups
+    assert len(groups) > 2 and groups[-1]['params'] == list(hook.abf.parameters())
+    # group 0 is backbone.conv1 (lr x 0.1); the ABF group gets the optimizer's lr 0.02,
+    # at the same point of the warm-up (start factor 0.001)
+    assert groups[0]['lr'] == pytest.approx(0.002 * 0.001)
+    assert groups[-1]['lr'] == pytest.approx(0.02 * 0.001)
+    assert groups[-1]['initial_lr'] == pytest.approx(0.02)
+    assert groups[-1]['weight_decay'] == pytest.approx(1e-4)
+
+
+def test_val_or_test_runs_build_no_teacher(synthetic_data, det_teacher, tmp_path):
+    runner = Runner.from_cfg(det_cfg(synthetic_data, tmp_path, det_teacher))
+    hook = the_hook(runner)
+    hook.before_run(runner)  # optimizer not built: Runner.val() / test()
+    assert hook.teacher is None and hook.abf is None and 'loss' not in vars(runner.model)
 
 
 def test_warmup_is_linear_in_iterations(synthetic_data, det_teacher, tmp_path):

@@ -25,7 +25,8 @@ def _shrink(pipeline, factor=_base_.input_downscale):
 
 
 model = dict(
-    backbone=_base_.backbone,
+    # as mmdet's ResNet recipe: BatchNorm statistics frozen, stem + first stage frozen
+    backbone=dict(_base_.backbone, norm_eval=True, frozen_stages=1),
     neck=dict(in_channels=_base_.backbone_channels),
     rpn_head=dict(anchor_generator=dict(strides=_base_.fpn_strides)),
     roi_head=dict(

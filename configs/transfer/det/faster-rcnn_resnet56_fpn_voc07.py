@@ -1,0 +1,40 @@
+# Faster R-CNN + FPN on Pascal VOC2007 (trainval -> test; VOCMetric mAP, '11points'),
+# with the kd_transfer student "resnet56" as backbone (configs/_base_/students/resnet56.py).
+# Recipe of mmdet's faster-rcnn_r50_fpn_1x_voc0712.py restricted to VOC2007
+# (configs/transfer/_base_/faster-rcnn_fpn_voc07.py): 4 epochs over the training set repeated
+# 3 times, 8 GPUs x 2 images, SGD lr 0.01, x0.1 after epoch 3.
+#
+# The baseline and every distillation method differ only by the backbone checkpoint:
+#   python tools/export_backbone.py CLS_CHECKPOINT BACKBONE.pth  # a trained resnet56 classifier
+#   bash tools/dist_train.sh configs/transfer/det/faster-rcnn_resnet56_fpn_voc07.py 8 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=BACKBONE.pth
+# Data: VOCdevkit linked at data/VOCdevkit/ (VOC2007 trainval and test merged in VOC2007/).
+_base_ = [
+    '../_base_/faster-rcnn_fpn_voc07.py',
+    '../../_base_/students/resnet56.py',
+]
+custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
+
+
+# ---- student glue: the same lines in every det config of this kind; every number comes
+# ---- from the student file (channels, strides, input_downscale), nothing is edited by hand.
+def _shrink(pipeline, factor=_base_.input_downscale):
+    """The pipeline with every image size divided by the student's input_downscale."""
+    return [dict(t, **{k: tuple(v // factor for v in t[k])
+                       for k in ('scale', 'crop_size', 'size') if k in t}) for t in pipeline]
+
+
+model = dict(
+    # as mmdet's ResNet recipe: BatchNorm statistics frozen, stem + first stage frozen
+    backbone=dict(_base_.backbone, norm_eval=True, frozen_stages=1),
+    neck=dict(in_channels=_base_.backbone_channels),
+    rpn_head=dict(anchor_generator=dict(strides=_base_.fpn_strides)),
+    roi_head=dict(
+        bbox_roi_extractor=dict(
+            featmap_strides=_base_.fpn_strides[:4],
+            finest_scale=56 // _base_.input_downscale)))
+train_pipeline = _shrink(_base_.train_pipeline)
+test_pipeline = _shrink(_base_.test_pipeline)
+train_dataloader = dict(dataset=dict(dataset=dict(pipeline=train_pipeline)))  # RepeatDataset
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,50 @@
+# DeepLabV3+ on Pascal VOC2007 segmentation (trainval 422 -> test 210 images, 21 classes),
+# with the kd_transfer student "resnet20" as backbone (configs/_base_/students/resnet20.py).
+# Recipe of mmseg's deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py, datasets replaced:
+# 20k iterations, 4 GPUs x 4 crops of 512 x 512, SGD lr 0.01 with poly decay, SyncBN;
+# IoUMetric (mIoU). ResNet students keep upstream's d8 dilation (output stride 8), the other
+# students run at their native strides.
+#
+# The baseline and every distillation method differ only by the backbone checkpoint:
+#   python tools/export_backbone.py CLS_CHECKPOINT BACKBONE.pth  # a trained resnet20 classifier
+#   bash tools/dist_train.sh configs/transfer/seg/deeplabv3plus_resnet20_voc07.py 4 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=BACKBONE.pth
+# Data: VOCdevkit linked at data/VOCdevkit/ (VOC2007 trainval and test merged in VOC2007/).
+_base_ = [
+    'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
+    '../_base_/voc07_seg.py',
+    '../../_base_/students/resnet20.py',
+]
+custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
+sync_bn = 'torch'  # as upstream's SyncBN, also for the students' own BatchNorm layers
+
+
+# ---- student glue: the same lines in every seg config of this kind; every number comes
+# ---- from the student file (channels, strides, input_downscale), nothing is edited by hand.
+def _shrink(pipeline, factor=_base_.input_downscale):
+    """The pipeline with every image size divided by the student's input_downscale."""
+    return [dict(t, **{k: tuple(v // factor for v in t[k])
+                       for k in ('scale', 'crop_size', 'size') if k in t}) for t in pipeline]
+
+
+crop_size = tuple(v // _base_.input_downscale for v in _base_.crop_size)
+model = dict(
+    pretrained=None,  # the backbone's init_cfg loads the exported student instead
+    data_preprocessor=dict(size=crop_size),
+    backbone=_base_.backbone,
+    decode_head=dict(
+        num_classes=_base_.seg_num_classes,
+        in_channels=_base_.backbone_channels[-1],
+        in_index=len(_base_.backbone_channels) - 1,
+        c1_in_channels=_base_.backbone_channels[0]),
+    auxiliary_head=dict(
+        num_classes=_base_.seg_num_classes,
+        in_channels=_base_.backbone_channels[-2],
+        in_index=len(_base_.backbone_channels) - 2))
+train_pipeline = _shrink(_base_.train_pipeline)
+test_pipeline = _shrink(_base_.test_pipeline)
+train_dataloader = dict(
+    dataset=dict(_delete_=True, pipeline=train_pipeline, **_base_.seg_train_dataset))
+val_dataloader = dict(
+    dataset=dict(_delete_=True, pipeline=test_pipeline, **_base_.seg_val_dataset))
+test_dataloader = val_dataloader
