@@ -10,6 +10,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from kd_transfer.guards import check_datasets  # noqa: E402
 from kd_transfer.launch import add_common_args, build_runner, load_config  # noqa: E402
 
 
@@ -18,6 +19,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_common_args(parser)
     parser.add_argument('checkpoint', help='checkpoint to evaluate')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument('--on-bad-annotation', choices=['fail', 'skip'], default='fail',
+                        help='malformed VOC XML / COCO JSON entries: stop (fail) or skip them')
     return parser.parse_args(argv)
 
 
@@ -34,6 +37,7 @@ def main(argv=None) -> None:
         cfg.test_evaluator = [*cfg.test_evaluator] if isinstance(cfg.test_evaluator, list) \
             else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    check_datasets(cfg, ('test_dataloader', ), args.on_bad_annotation)
     build_runner(cfg).test()
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Train any kd_transfer config: classification distillation, mmdet or mmseg transfer.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--force]
+                          [--on-bad-annotation fail|skip]
                           [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
 """
 import argparse
@@ -10,6 +11,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout too
 
+from kd_transfer.guards import (check_datasets, check_not_empty,  # noqa: E402
+                                refuse_existing_checkpoints)
 from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
                                 load_config, resume_from)
 
@@ -23,6 +26,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='mixed precision (GPU only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (total batch / auto_scale_lr.base_batch_size)')
+    parser.add_argument('--force', action='store_true',
+                        help='start a new run in a work dir that already holds checkpoints '
+                        '(they are overwritten)')
+    parser.add_argument('--on-bad-annotation', choices=['fail', 'skip'], default='fail',
+                        help='malformed VOC XML / COCO JSON entries: stop with the list (fail), '
+                        'or train without them and log how many were skipped (skip)')
     return parser.parse_args(argv)
 
 
@@ -36,7 +45,12 @@ def main(argv=None) -> None:
             raise KeyError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     resume_from(cfg, args.resume)
-    build_runner(cfg).train()
+    if not (cfg.get('resume', False) or args.force):
+        refuse_existing_checkpoints(cfg.work_dir)
+    check_datasets(cfg, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)
+    runner = build_runner(cfg)
+    check_not_empty(runner)
+    runner.train()
 
 
 if __name__ == '__main__':

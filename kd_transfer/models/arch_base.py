@@ -101,10 +101,10 @@ class ArchBase(BaseModule):
             for name, p in self.named_parameters():
                 if name in frozen:
                     p.requires_grad_(False)
-            self._frozen_modules = tuple(
+            self._frozen_modules = tuple(  # modules (containers too) with only frozen params
                 name for name, m in self.named_modules()
-                if any(True for _ in m.parameters(recurse=False))
-                and all(n in frozen for n, _ in m.named_parameters(prefix=name, recurse=False)))
+                if any(True for _ in m.parameters())
+                and all(n in frozen for n, _ in m.named_parameters(prefix=name)))
         self.train(training)
 
     def train(self, mode: bool = True) -> 'ArchBase':

@@ -2,8 +2,10 @@
 
 Student: configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py (R-18-FPN); teacher: an R-18-FPN
 Faster R-CNN built from mmdet's upstream config with its own normalisation (different mean /
-std, no BGR->RGB), saved from a random initialisation. Images are resized to 128 x 128,
-batch 1; the RoI sampler is shrunk to keep CPU steps short.
+std, no BGR->RGB), saved from a random initialisation (BN statistics too). Images are resized
+to 128 x 128, batch 1; the RoI sampler and box head are shrunk to keep CPU steps short.
+DeepLabV3+: the R-18 config's student against an R-50 (ResNetV1c) teacher, backbone stages.
+The 2-process test runs tools/dist_train.sh (torchrun, gloo) on CPU.
 """
 import json
 import math

@@ -1,0 +1,426 @@
+"""Guards against the faults that waste a run: non-finite losses, wrong weights, bad data paths.
+
+* :class:`FiniteLossHook` (root ``HOOKS``) stops training at the first NaN / Inf loss term,
+  naming the iteration and the term, before any checkpoint of that iteration is written; it
+  also refuses to write a checkpoint whose weights are not finite. Classification configs get
+  it from ``configs/_base_/cls/runtime.py``; mmdet / mmseg configs add
+  ``custom_hooks = [dict(type='FiniteLossHook')]`` (the root registry is visible from their
+  scopes).
+* :class:`StrictPretrainedInit` replaces mmengine's ``Pretrained`` initializer (which loads
+  with ``strict=False`` and only *warns* on mismatching keys): a kd_transfer architecture, or
+  any module fed an exported kd_transfer backbone, is loaded strictly, and a checkpoint none
+  of whose keys fit is refused for every module. Other (upstream) loads behave as before.
+* :func:`check_datasets`, :func:`check_not_empty` and :func:`refuse_existing_checkpoints`
+  are the early checks of ``tools/train.py`` / ``tools/test.py``: missing roots and annotation
+  files, malformed VOC XML / COCO JSON entries (``--on-bad-annotation fail|skip``), empty
+  datasets, and a work dir whose checkpoints a new run would overwrite.
+"""
+import copy
+import glob
+import json
+import math
+import os.path as osp
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model.weight_init import PretrainedInit
+from mmengine.registry import HOOKS, WEIGHT_INITIALIZERS
+
+from .fileio import atomic_write
+
+
+# ------------------------------------------------------------------------ finite losses
+class NonFiniteLossError(FloatingPointError):
+    """A loss term (or a weight about to be checkpointed) is NaN or Inf."""
+
+
+def _last_checkpoint(work_dir: str) -> str:
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer, encoding='utf-8') as f:
+            last = f.read().strip()
+        if last:
+            return f'the last good checkpoint is {last}'
+    return 'no checkpoint had been written yet'
+
+
+@HOOKS.register_module()
+class FiniteLossHook(Hook):
+    """Stop training at the first non-finite loss term; never checkpoint non-finite weights.
+
+    After every training iteration the logged loss terms (``outputs`` of ``train_step``) are
+    checked; in distributed runs the verdict is all-reduced so every rank stops at the same
+    iteration. The hook runs before mmengine's ``CheckpointHook`` (priority ``VERY_HIGH``),
+    so the checkpoint of the failing iteration is never written and ``last_checkpoint`` keeps
+    pointing at the last good one. ``before_save_checkpoint`` also refuses to save a state
+    dict holding NaN / Inf (e.g. a finite loss whose gradient overflowed).
+
+    Raises:
+        NonFiniteLossError: Names the 1-based iteration (the number of the checkpoint it would
+            have written: ``iter_<n>.pth``), the epoch, the offending terms and the last good
+            checkpoint.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        terms: Dict[str, float] = {}
+        device = None
+        for key, value in (outputs or {}).items():
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                terms[key] = float(value.detach())
+                device = value.device
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                terms[key] = float(value)
+        bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
+        anywhere = bool(bad)
+        if torch.distributed.is_available() and torch.distributed.is_initialized() \
+                and torch.distributed.get_world_size() > 1:
+            flag = torch.tensor([1.0 if bad else 0.0], device=device or 'cpu')
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            anywhere = bool(flag.item() > 0)
+        if not anywhere:
+            return
+        named = {k: v for k, v in bad.items() if k != 'loss'} or bad
+        where = (', '.join(f'{k}={v}' for k, v in named.items()) if bad
+                 else 'on another rank (this rank: ' +
+                 ', '.join(f'{k}={v:.4g}' for k, v in terms.items()) + ')')
+        raise NonFiniteLossError(
+            f'non-finite loss at iteration {runner.iter + 1} (epoch {runner.epoch + 1}, batch '
+            f'{batch_idx}): {where}. Training stopped before this iteration was checkpointed; '
+            f'{_last_checkpoint(runner.work_dir)}. Lower the learning rate or the loss '
+            f'weights, or resume from that checkpoint.')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        for name, value in (checkpoint.get('state_dict') or {}).items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point() \
+                    and not bool(torch.isfinite(value).all()):
+                raise NonFiniteLossError(
+                    f'refusing to save a checkpoint at iteration {runner.iter} (epoch '
+                    f'{runner.epoch}): weight {name!r} holds NaN/Inf; '
+                    f'{_last_checkpoint(runner.work_dir)}')
+
+
+# ------------------------------------------------------------------ strict pretrained
+_HEAD_PREFIXES = ('fc.', 'classifier.', 'linear.')
+
+
+def _few(keys: Sequence[str], n: int = 6) -> str:
+    keys = list(keys)
+    return '[' + ', '.join(keys[:n]) + (f' ... (+{len(keys) - n} more)' if len(keys) > n
+                                        else '') + ']'
+
+
+def _state_of(ckpt: Any) -> Dict[str, torch.Tensor]:
+    """The state dict mmengine's ``load_checkpoint`` would load (``module.`` stripped)."""
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+    if not isinstance(state, dict):
+        return {}
+    return {(k[len('module.'):] if k.startswith('module.') else k): v
+            for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def pretrained_mismatch(module: torch.nn.Module, ckpt: Any) -> Tuple[List[str], List[str],
+                                                                     List[str]]:
+    """Keys that would not load: ``(missing, unexpected, mis_shaped)``.
+
+    ``num_batches_tracked`` is ignored (as mmengine does); the classifier of a kd_transfer
+    architecture in backbone mode (``out_indices`` set) may be missing, since exported
+    backbones do not contain it.
+    """
+    state = _state_of(ckpt)
+    own = {k: v for k, v in module.state_dict().items() if not k.endswith('num_batches_tracked')}
+    head = None
+    if getattr(module, 'out_indices', None) is not None and hasattr(module, 'classifier'):
+        head = next((f'{n}.' for n, m in module.named_modules() if m is module.classifier), None)
+    missing = sorted(k for k in own if k not in state and not (head and k.startswith(head)))
+    unexpected = sorted(k for k in state if k not in own and not k.endswith('num_batches_tracked'))
+    mis_shaped = sorted(f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
+                        for k in own if k in state and state[k].shape != own[k].shape)
+    return missing, unexpected, mis_shaped
+
+
+@WEIGHT_INITIALIZERS.register_module(name='Pretrained', force=True)
+class StrictPretrainedInit(PretrainedInit):
+    """mmengine's ``Pretrained`` initializer that refuses silent partial loads.
+
+    mmengine loads ``init_cfg=dict(type='Pretrained', checkpoint=...)`` with ``strict=False``:
+    a backbone exported for another architecture, or a training checkpoint given instead of
+    the exported backbone, only logs a warning and training starts from (partly) random
+    weights. Before delegating to mmengine, this initializer compares the keys and refuses:
+
+    * any mismatch (missing, unexpected or mis-shaped keys; the unused classifier of a
+      kd_transfer backbone excepted) when the module is a kd_transfer architecture or the
+      checkpoint is an exported kd_transfer backbone (``meta['kd_transfer']``);
+    * for any other module, a checkpoint none of whose keys fit, or with mis-shaped keys
+      (upstream partial loads, e.g. an ImageNet ResNet with its ``fc`` into mmdet's ResNet,
+      stay allowed).
+
+    Raises:
+        ValueError: The message names the checkpoint, the module and the offending keys.
+    """
+
+    def __call__(self, module: torch.nn.Module) -> None:
+        if self.prefix is None and isinstance(self.checkpoint, str) and \
+                osp.isfile(osp.expanduser(self.checkpoint)):
+            from .models.arch_base import ArchBase
+            from .safe_load import load_checkpoint_file
+            ckpt = load_checkpoint_file(osp.expanduser(self.checkpoint), map_location='cpu')
+            meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+            exported = meta.get('kd_transfer') if isinstance(meta, dict) else None
+            missing, unexpected, mis_shaped = pretrained_mismatch(module, ckpt)
+            own = [k for k in module.state_dict() if not k.endswith('num_batches_tracked')]
+            strict = isinstance(module, ArchBase) or isinstance(exported, dict)
+            loaded_nothing = own and len(missing) == len(own)
+            if (strict and (missing or unexpected or mis_shaped)) or mis_shaped or loaded_nothing:
+                what = ''
+                if isinstance(exported, dict):
+                    what = (f' It was exported for {exported.get("arch")!r} '
+                            f'(backbone {exported.get("backbone")}).')
+                elif loaded_nothing:
+                    what = (' None of its keys fit: is it a training checkpoint? Export the '
+                            'student first with tools/export_backbone.py.')
+                raise ValueError(
+                    f'init_cfg Pretrained checkpoint {self.checkpoint!r} does not match '
+                    f'{type(module).__name__}{_arch_hint(module)}: {len(missing)} missing '
+                    f'{_few(missing)}, {len(unexpected)} unexpected {_few(unexpected)}, '
+                    f'{len(mis_shaped)} mis-shaped {_few(mis_shaped, 3)}.{what} Nothing was '
+                    'loaded (mmengine would have loaded the matching part and only warned).')
+        super().__call__(module)
+
+
+def _arch_hint(module: torch.nn.Module) -> str:
+    depth = getattr(module, 'depth', None)
+    return f' (depth {depth})' if isinstance(depth, int) else ''
+
+
+# ----------------------------------------------------------------------- data checks
+_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _leaf_datasets(cfg: Any) -> Iterator[dict]:
+    """Every dataset config inside a (Repeat / Concat / ClassBalanced...) dataset config."""
+    if not isinstance(cfg, dict):
+        return
+    inner = [cfg[k] for k in ('dataset', 'datasets') if k in cfg]
+    if not inner:
+        yield cfg
+        return
+    for value in inner:
+        for item in (value if isinstance(value, (list, tuple)) else [value]):
+            yield from _leaf_datasets(item)
+
+
+def _join(root: Optional[str], path: Optional[str]) -> Optional[str]:
+    if not path:
+        return None
+    return path if osp.isabs(path) or not root else osp.join(root, path)
+
+
+def _check_voc(ds: dict) -> Tuple[List[str], List[str]]:
+    """``(good ids, problems)`` of an mmdet ``VOCDataset`` config."""
+    from .datasets.layout import VOC_LAYOUT, _read_ids, check_voc_annotation
+    root = ds.get('data_root') or ''
+    sub = (ds.get('data_prefix') or {}).get('sub_data_root', '')
+    ann = _join(root, ds['ann_file'])
+    ids = _read_ids(Path(ann))
+    good, problems = [], []
+    for image_id in ids:
+        xml = osp.join(root, sub, 'Annotations', f'{image_id}.xml')
+        img = osp.join(root, sub, 'JPEGImages', f'{image_id}.jpg')
+        try:
+            check_voc_annotation(xml)
+            if not osp.isfile(img):
+                raise FileNotFoundError(f'image {img} (listed in {ann}) not found; expected '
+                                        f'{VOC_LAYOUT}')
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(str(err))
+            continue
+        good.append(image_id)
+    return good, problems
+
+
+def _bad_coco_annotation(ann: Any, image_ids: set, cat_ids: set) -> Optional[str]:
+    if not isinstance(ann, dict):
+        return f'is a {type(ann).__name__}, expected an object'
+    for key in ('id', 'image_id', 'category_id'):
+        if not isinstance(ann.get(key), int) or isinstance(ann.get(key), bool):
+            return f'"{key}" must be an integer, got {ann.get(key)!r}'
+    bbox = ann.get('bbox')
+    if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in bbox)):
+        return f'"bbox" must be [x, y, w, h] (4 finite numbers), got {bbox!r}'
+    if ann['image_id'] not in image_ids:
+        return f'"image_id" {ann["image_id"]} is not in "images"'
+    if ann['category_id'] not in cat_ids:
+        return f'"category_id" {ann["category_id"]} is not in "categories"'
+    return None
+
+
+def _check_coco(ds: dict) -> Tuple[dict, List[str], str]:
+    """``(cleaned json, problems, path)`` of an mmdet ``CocoDataset`` config."""
+    from .datasets.layout import COCO_LAYOUT
+    root = ds.get('data_root') or ''
+    ann = _join(root, ds['ann_file'])
+    if not osp.isfile(ann):
+        raise FileNotFoundError(f'COCO annotation file {ann} not found; expected {COCO_LAYOUT}')
+    try:
+        with open(ann, encoding='utf-8') as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f'COCO annotation file {ann} is not valid JSON ({err}); expected the '
+                         'COCO instances format') from None
+    if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), list) for k in ('images', 'annotations', 'categories')):
+        raise ValueError(f'COCO annotation file {ann}: expected an object with the lists '
+                         '"images", "annotations" and "categories" (COCO instances format)')
+    img_dir = _join(root, (ds.get('data_prefix') or {}).get('img', ''))
+    problems: List[str] = []
+    images = []
+    for i, img in enumerate(data['images']):
+        name = img.get('file_name') if isinstance(img, dict) else None
+        if not isinstance(img, dict) or not isinstance(img.get('id'), int):
+            problems.append(f'{ann}: images[{i}] has no integer "id"')
+        elif not isinstance(name, str) or not osp.isfile(osp.join(img_dir or '', name)):
+            problems.append(f'{ann}: images[{i}] file {osp.join(img_dir or "", str(name))} '
+                            'not found')
+        else:
+            images.append(img)
+    all_ids = {img['id'] for img in data['images']
+               if isinstance(img, dict) and isinstance(img.get('id'), int)}
+    kept_ids = {img['id'] for img in images}
+    cat_ids = {c.get('id') for c in data['categories'] if isinstance(c, dict)}
+    anns = []
+    for i, entry in enumerate(data['annotations']):
+        why = _bad_coco_annotation(entry, all_ids, cat_ids)
+        if why is not None:
+            problems.append(f'{ann}: annotations[{i}] {why}')
+        elif entry['image_id'] in kept_ids:  # entries of a skipped image go with it
+            anns.append(entry)
+    cleaned = dict(data, images=images, annotations=anns)
+    return cleaned, problems, ann
+
+
+def check_datasets(cfg, loaders: Sequence[str] = _LOADERS, on_bad_annotation: str = 'fail',
+                   log=print_log) -> Dict[str, int]:
+    """Check the data a config reads before anything is built.
+
+    * every dataset's ``data_root`` and ``ann_file`` exist (named in the error);
+    * mmdet ``VOCDataset``: the image set lists ids, and each id has a well-formed XML with
+      the fields mmdet reads and an image;
+    * mmdet ``CocoDataset``: the JSON parses, has the instance lists, each image exists and
+      each annotation has an integer id / image_id / category_id (known ones) and a 4-number
+      bbox.
+
+    Args:
+        cfg (Config): The config; changed in place with ``on_bad_annotation='skip'``.
+        loaders (Sequence[str]): Dataloader entries to check.
+        on_bad_annotation (str): ``'fail'``: raise on the first file with problems, listing
+            them; ``'skip'``: write a copy without the bad images / entries to
+            ``<work_dir>/checked_annotations/`` and point the config (and a CocoMetric reading
+            the same file) at it, logging how many were skipped.
+        log (callable): Where the skip summary goes.
+
+    Returns:
+        dict[str, int]: Skipped entries per annotation file (empty when all were good).
+
+    Raises:
+        FileNotFoundError: A data root or annotation file is missing.
+        ValueError: Malformed annotations (``'fail'``), an unreadable file, or nothing left.
+    """
+    if on_bad_annotation not in ('fail', 'skip'):
+        raise ValueError(f"--on-bad-annotation must be 'fail' or 'skip', got "
+                         f'{on_bad_annotation!r}')
+    skipped: Dict[str, int] = {}
+    redirects: Dict[str, str] = {}
+    for loader in loaders:
+        if not isinstance(cfg.get(loader), dict) or 'dataset' not in cfg[loader]:
+            continue
+        for ds in _leaf_datasets(cfg[loader]['dataset']):
+            where = f'{loader}.dataset ({ds.get("type")})'
+            root = ds.get('data_root')
+            if root and not osp.isdir(root):
+                raise FileNotFoundError(f'{where}: data_root {root!r} does not exist or is not '
+                                        'a directory (see data/README.md for the layouts)')
+            ann = _join(root, ds.get('ann_file'))
+            if ann and not osp.isfile(ann):
+                raise FileNotFoundError(f'{where}: ann_file {ann!r} does not exist')
+            if ann in redirects:  # the same file, already checked and cleaned for another loader
+                ds['ann_file'] = redirects[ann]
+                continue
+            if ds.get('type') == 'VOCDataset' and ann:
+                good, problems = _check_voc(ds)
+                new = _handle(cfg, where, ann, problems, on_bad_annotation, bool(good),
+                              '\n'.join(good) + '\n', log)
+            elif ds.get('type') == 'CocoDataset' and ann:
+                cleaned, problems, _ = _check_coco(ds)
+                new = _handle(cfg, where, ann, problems, on_bad_annotation,
+                              bool(cleaned['images']), json.dumps(cleaned), log)
+            else:
+                continue
+            if new is not None:
+                skipped[ann] = len(problems)
+                redirects[ann] = new
+                ds['ann_file'] = new
+    for key in ('val_evaluator', 'test_evaluator'):
+        for ev in (cfg.get(key) if isinstance(cfg.get(key), list) else [cfg.get(key)]):
+            if isinstance(ev, dict) and ev.get('ann_file') in redirects:
+                ev['ann_file'] = redirects[ev['ann_file']]
+    return skipped
+
+
+def _handle(cfg, where: str, ann: str, problems: List[str], mode: str, anything_left: bool,
+            content: str, log) -> Optional[str]:
+    """Raise, or write the cleaned annotation file and return its path (None: all good)."""
+    if not anything_left:
+        raise ValueError(f'{where}: {ann} leaves no usable image' +
+                         (f' ({len(problems)} problems, first: {problems[0]})' if problems
+                          else ' (empty dataset)'))
+    if not problems:
+        return None
+    if mode == 'fail':
+        raise ValueError(f'{where}: {len(problems)} malformed annotation(s) in {ann}; first: '
+                         f'{_few(problems, 3)}. Fix them, or pass --on-bad-annotation skip to '
+                         'train without them.')
+    out = osp.join(osp.abspath(cfg.work_dir), 'checked_annotations',
+                   osp.basename(osp.dirname(ann)) + '_' + osp.basename(ann))
+    atomic_write(out, content)
+    log(f'{where}: skipped {len(problems)} malformed annotation(s) of {ann} '
+        f'(first: {problems[0]}); training reads {out}', logger='current', level=30)
+    return out
+
+
+def check_not_empty(runner, loaders: Sequence[str] = ('train_dataloader', )) -> None:
+    """Build the runner's loaders now and refuse an empty dataset (mmengine would train on
+    nothing, or fail later with an unrelated message)."""
+    for name in loaders:
+        loop = {'train_dataloader': 'train_loop', 'val_dataloader': 'val_loop',
+                'test_dataloader': 'test_loop'}[name]
+        dataset = getattr(runner, loop).dataloader.dataset
+        if len(dataset) == 0:
+            cfg = runner.cfg.get(name, {}).get('dataset', {})
+            where = [f'{k}={d.get(k)!r}' for d in _leaf_datasets(cfg)
+                     for k in ('type', 'data_root', 'ann_file', 'split') if d.get(k)]
+            raise ValueError(f'{name}: the dataset is empty ({", ".join(where)}); check the '
+                             'paths, the image-set / annotation files and filter_cfg')
+
+
+def refuse_existing_checkpoints(work_dir: str) -> None:
+    """Refuse a new run whose checkpoints would overwrite those already in ``work_dir``."""
+    found = sorted(glob.glob(osp.join(work_dir, '*.pth')))
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        found.insert(0, osp.join(work_dir, 'last_checkpoint'))
+    if found:
+        raise FileExistsError(
+            f'work dir {work_dir!r} already holds checkpoints ({_few([osp.basename(f) for f in found], 4)}) '
+            'that a new run would overwrite; pass --resume to continue that run, --work-dir '
+            'to start a new one elsewhere, or --force to overwrite them')
+
+
+__all__ = ['FiniteLossHook', 'NonFiniteLossError', 'StrictPretrainedInit', 'pretrained_mismatch',
+           'check_datasets', 'check_not_empty', 'refuse_existing_checkpoints']
