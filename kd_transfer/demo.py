@@ -85,7 +85,7 @@ def _transfer(cfg_path: str, data: str, work_dir: str, backbone: Optional[str], 
     cfg.optim_wrapper.optimizer.lr = 0.02 if 'det' in cfg_path else 0.01
     cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
                                 end=min(20, iters))]
-    cfg.default_hooks.logger.interval = 20
+    cfg.default_hooks.logger.interval = min(20, iters)
     cfg.log_processor = dict(type='LogProcessor', window_size=20, by_epoch=False)
     if save:
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
@@ -128,7 +128,7 @@ def run_demo(out_dir: str = 'demo_out', profile: str = 'default', force: bool = 
     backbones.mkdir(parents=True)
     torch.manual_seed(0)
     cls_runs = ['teacher', 'baseline', *METHODS]
-    progress = Progress(2 + len(cls_runs) + 1 + 2 * (1 + len(METHODS)) + 2 + 1, log)
+    progress = Progress(1 + len(cls_runs) + 1 + 2 * (1 + len(METHODS)) + 2 + 1, log)
 
     progress.step(f'generating the shapes world into {out / "data"}')
     data = make_synthetic_data(out / 'data', seed=0, num_train=p['num_train'],

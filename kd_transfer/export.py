@@ -32,16 +32,18 @@ Nothing is written unless the verification passes; the output is written atomica
 import ast
 import glob
 import hashlib
+import io
 import json
 import os
 import os.path as osp
-import tempfile
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from torch import Tensor
+
+from .fileio import atomic_write
 
 SOURCE_FORMATS = ('kd_transfer', 'torchvision', 'mdistiller', 'repdistiller')
 
@@ -709,27 +711,19 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
 
 
 def write_atomic(obj: Any, out: str, force: bool = False) -> None:
-    """``torch.save`` to a temporary file beside ``out``, then ``os.replace`` it.
+    """``torch.save(obj)`` to ``out`` atomically (:func:`kd_transfer.fileio.atomic_write`).
 
     Raises:
         ExportError: ``out`` exists and not ``force``, or its directory cannot be created.
     """
-    out_dir = osp.dirname(out) or '.'
+    if osp.exists(out) and not force:
+        raise ExportError(f'output {out!r} exists; pass --force to overwrite it')
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     try:
-        os.makedirs(out_dir, exist_ok=True)
+        atomic_write(out, buffer.getvalue())
     except OSError as err:
-        raise ExportError(f'cannot create the output directory {out_dir!r}: {err}') from None
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(out) + '.', suffix='.tmp', dir=out_dir)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-        if osp.exists(out) and not force:  # appeared while we were writing
-            raise ExportError(f'output {out!r} exists; pass --force to overwrite it')
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
+        raise ExportError(f'cannot write {out!r}: {err}') from None
 
 
 def format_summary(summary: Dict[str, Any]) -> str:

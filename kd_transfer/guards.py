@@ -20,9 +20,11 @@ import glob
 import json
 import math
 import os.path as osp
+import random
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -103,6 +105,64 @@ class FiniteLossHook(Hook):
                     f'refusing to save a checkpoint at iteration {runner.iter} (epoch '
                     f'{runner.epoch}): weight {name!r} holds NaN/Inf; '
                     f'{_last_checkpoint(runner.work_dir)}')
+
+
+# ---------------------------------------------------------------- exact epoch resume
+def get_rng_state() -> dict:
+    """The global random states (python, numpy, torch CPU and CUDA) as checkpointable values."""
+    state = dict(python=random.getstate(), numpy=np.random.get_state(),
+                 torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    random.setstate(tuple(tuple(s) if isinstance(s, list) else s for s in state['python']))
+    np.random.set_state(tuple(state['numpy']))
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Checkpoint the global random states so an epoch-based run resumes bit for bit.
+
+    mmengine checkpoints weights, optimizer, schedulers and the message hub, not the random
+    number generators. An epoch-based run resumes at an epoch boundary and draws its data
+    augmentation (e.g. ``CIFAR100Pickle``'s random crop and flip, which run in the main
+    process when ``num_workers=0``) from a generator that no longer is where the
+    uninterrupted run's was, so the resumed run sees other crops and ends with other
+    weights. This hook stores the python / numpy / torch (and CUDA) states in every
+    checkpoint (``checkpoint['rng_state']``) and restores them before the first epoch after
+    ``resume``.
+
+    Iteration-based loops are left alone: mmengine's ``IterBasedTrainLoop`` replays the
+    dataloader from the start on resume, which already reproduces the data stream.
+    Dataloader *worker* processes keep their own generators: with ``num_workers > 0`` and
+    ``persistent_workers=True`` a resumed run restarts them from their seeds, and no
+    checkpoint can restore them.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self._pending: Optional[dict] = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_state'] = get_rng_state()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if getattr(runner, '_resume', False) and isinstance(checkpoint.get('rng_state'), dict):
+            self._pending = checkpoint['rng_state']
+
+    def before_train_epoch(self, runner) -> None:
+        from mmengine.runner import EpochBasedTrainLoop
+        if self._pending is not None and isinstance(runner.train_loop, EpochBasedTrainLoop):
+            set_rng_state(self._pending)
+        self._pending = None
 
 
 # ------------------------------------------------------------------ strict pretrained
@@ -344,10 +404,13 @@ def check_datasets(cfg, loaders: Sequence[str] = _LOADERS, on_bad_annotation: st
         for ds in _leaf_datasets(cfg[loader]['dataset']):
             where = f'{loader}.dataset ({ds.get("type")})'
             root = ds.get('data_root')
+            if any('://' in str(ds.get(k, '')) for k in ('data_root', 'ann_file')):
+                continue  # a remote backend (s3://, ...): read by mmengine's fileio, not here
             if root and not osp.isdir(root):
                 raise FileNotFoundError(f'{where}: data_root {root!r} does not exist or is not '
                                         'a directory (see data/README.md for the layouts)')
             ann = _join(root, ds.get('ann_file'))
+            ann = osp.normpath(ann) if ann else ann
             if ann and not osp.isfile(ann):
                 raise FileNotFoundError(f'{where}: ann_file {ann!r} does not exist')
             if ann in redirects:  # the same file, already checked and cleaned for another loader
@@ -369,8 +432,9 @@ def check_datasets(cfg, loaders: Sequence[str] = _LOADERS, on_bad_annotation: st
                 ds['ann_file'] = new
     for key in ('val_evaluator', 'test_evaluator'):
         for ev in (cfg.get(key) if isinstance(cfg.get(key), list) else [cfg.get(key)]):
-            if isinstance(ev, dict) and ev.get('ann_file') in redirects:
-                ev['ann_file'] = redirects[ev['ann_file']]
+            if isinstance(ev, dict) and isinstance(ev.get('ann_file'), str) and \
+                    osp.normpath(ev['ann_file']) in redirects:
+                ev['ann_file'] = redirects[osp.normpath(ev['ann_file'])]
     return skipped
 
 
@@ -422,5 +486,6 @@ def refuse_existing_checkpoints(work_dir: str) -> None:
             'to start a new one elsewhere, or --force to overwrite them')
 
 
-__all__ = ['FiniteLossHook', 'NonFiniteLossError', 'StrictPretrainedInit', 'pretrained_mismatch',
+__all__ = ['FiniteLossHook', 'NonFiniteLossError', 'RandomStateHook', 'get_rng_state',
+           'set_rng_state', 'StrictPretrainedInit', 'pretrained_mismatch',
            'check_datasets', 'check_not_empty', 'refuse_existing_checkpoints']

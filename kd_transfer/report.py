@@ -31,10 +31,11 @@ import os
 import os.path as osp
 import re
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .fileio import atomic_write
 
 #: Name of an mmengine launch directory (``Runner.timestamp``).
 TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
@@ -921,19 +922,10 @@ def collect_runs(work_dirs: Sequence[str]) -> List[Run]:
 # Writing
 # ------------------------------------------------------------------------------------------
 def _atomic_write(path: str, write: Callable[[Any], None], binary: bool = False) -> None:
-    """Write through a temporary file in the same directory, then ``os.replace`` it."""
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp',
-                               dir=osp.dirname(path) or '.')
-    try:
-        with os.fdopen(fd, 'wb' if binary else 'w', **({} if binary else dict(
-                encoding='utf-8', newline=''))) as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Render with ``write(file)`` into memory, then write ``path`` atomically."""
+    buffer = io.BytesIO() if binary else io.StringIO(newline='')
+    write(buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def _fmt(v: Optional[float], digits: int = 2) -> str:

@@ -116,6 +116,24 @@ def _mmengine_local_loader(filename: str, map_location: Optional[Any] = None) ->
     return load_checkpoint_file(filename, map_location)
 
 
+def drop_executable_meta(checkpoint: Any, filename: Any = None) -> Any:
+    """Remove ``meta['config']``: mmengine's ``Runner.resume`` runs it as Python.
+
+    mmengine 0.10.7 reads the GPU ids of a resumed run with
+    ``Config.fromstring(checkpoint['meta']['config'])``, which executes the text, so a
+    checkpoint made only of strings and tensors could still run code on ``--resume``.
+    mmengine itself stores its config under ``meta['cfg']`` (never executed); the legacy
+    ``'config'`` key is dropped with a warning.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if isinstance(meta, dict) and 'config' in meta:
+        meta.pop('config')
+        import warnings
+        warnings.warn(f"checkpoint {filename!r}: ignored meta['config'] (Python text that "
+                      "mmengine's resume would execute)")
+    return checkpoint
+
+
 _INSTALLED = False
 
 
@@ -126,9 +144,14 @@ def install() -> None:
         return
     torch.serialization.add_safe_globals(SAFE_GLOBALS)
     CheckpointLoader.register_scheme(prefixes='', loader=_mmengine_local_loader, force=True)
+    load_any = CheckpointLoader.load_checkpoint.__func__  # every scheme (local, http, ...)
+    CheckpointLoader.load_checkpoint = classmethod(
+        lambda cls, filename, map_location=None, logger='current': drop_executable_meta(
+            load_any(cls, filename, map_location, logger), filename))
     _INSTALLED = True
 
 
 install()
 
-__all__ = ['SAFE_GLOBALS', 'UnsafeCheckpointError', 'load_checkpoint_file', 'install']
+__all__ = ['SAFE_GLOBALS', 'UnsafeCheckpointError', 'load_checkpoint_file', 'drop_executable_meta',
+           'install']

@@ -120,7 +120,10 @@ def tiny_overrides(cfg: Config, data_root: str, work_dir: str, checkpoint: Optio
                                val_interval=huge, val_begin=huge)
     cfg.param_scheduler = None
     cfg.log_processor = ConfigDict(type='LogProcessor', window_size=1, by_epoch=False)
-    cfg.default_hooks.logger = ConfigDict(type='LoggerHook', interval=1)
+    # iteration-based: validation records are logged at their iteration (mmseg's default;
+    # mmdet's VOC / COCO configs are epoch-based and would log them at "epoch 0")
+    cfg.default_hooks.logger = ConfigDict(type='LoggerHook', interval=1,
+                                          log_metric_by_epoch=False)
     cfg.default_hooks.checkpoint = ConfigDict(type='CheckpointHook', interval=huge,
                                               by_epoch=False, save_last=False)
     cfg.work_dir = str(work_dir)

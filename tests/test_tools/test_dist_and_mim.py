@@ -92,7 +92,7 @@ def tiny_transfer_config(rel: str, data_root: Path, work_dir: Path, out: Path) -
 
 def cls_cfg_options(cifar_root: Path, num_train: int) -> list:
     """``--cfg-options`` that shrink a CIFAR-100 config to one epoch of ``num_train`` images."""
-    opts = [f'train_cfg.max_epochs=1', f'train_dataloader.dataset.indices={num_train}',
+    opts = ['train_cfg.max_epochs=1', f'train_dataloader.dataset.indices={num_train}',
             'val_dataloader.dataset.indices=4', 'default_hooks.logger.interval=1']
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [f'{loader}.dataset.data_root={cifar_root}', f'{loader}.batch_size=2',
@@ -110,7 +110,8 @@ def test_dist_train_classification_two_processes(synthetic_data, tmp_path):
         _base_ = [{str(base)!r}]
         custom_imports = dict(imports=['kd_transfer', 'rank_state_hook'],
                               allow_failed_imports=False)
-        custom_hooks = [dict(type='RankStateHook', out_dir={str(tmp_path)!r})]
+        custom_hooks = [*_base_.custom_hooks,
+                        dict(type='RankStateHook', out_dir={str(tmp_path)!r})]
         '''))
     work_dir = tmp_path / 'work'
     # 8 images, 2 per rank and batch: 2 iterations on each of the 2 ranks
@@ -135,6 +136,18 @@ def test_dist_train_classification_two_processes(synthetic_data, tmp_path):
         assert torch.equal(after0[key], after1[key]), f'{key} differs between the ranks'
     moved = [k for k in after0 if not torch.equal(ranks[0]['before'][k], after0[k])]
     assert any(k.startswith('student.') for k in moved), 'training changed no weight'
+
+    # tools/dist_test.sh on the checkpoint: each rank evaluates half of the 32 test images
+    # (8 batches of 2) and the metric is computed over all of them
+    test_dir = tmp_path / 'test'
+    proc = run(['bash', REPO / 'tools' / 'dist_test.sh', config, work_dir / 'epoch_1.pth', 2,
+                '--work-dir', test_dir, '--cfg-options', 'model.teacher_checkpoint=None',
+                *cls_cfg_options(synthetic_data / 'cifar100', 8)],
+               cwd=tmp_path, PORT=str(free_port()), PYTHONPATH=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    log = read_log(test_dir)
+    assert 'GPU number: 2' in log and 'Epoch(test) [8/8]' in log
+    assert re.search(r'Epoch\(test\) \[8/8\]\s+cls/top1: [\d.]+\s+cls/top5', log), log[-2000:]
 
 
 def test_dist_train_detection_two_processes(synthetic_data, tmp_path):

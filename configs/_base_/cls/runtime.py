@@ -9,8 +9,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2,
                     save_best='cls/top1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-# stop at the first NaN / Inf loss term, before its iteration is checkpointed (kd_transfer.guards)
-custom_hooks = [dict(type='FiniteLossHook')]
+# kd_transfer.guards: stop at the first NaN / Inf loss term before its iteration is
+# checkpointed; checkpoint the random states so that --resume continues bit for bit
+custom_hooks = [dict(type='FiniteLossHook'), dict(type='RandomStateHook')]
 env_cfg = dict(cudnn_benchmark=False,
                mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
