@@ -105,7 +105,8 @@ def load_source(path: str) -> Any:
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001  (torch raises many types for a bad file)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        from .safe_load import _reason  # torch's refusal without its advice to load unsafely
+        first = _reason(err) if str(err).strip() else type(err).__name__
         raise ExportError(f'cannot read source checkpoint {path!r} with weights_only=True '
                           f'(truncated, corrupt, not a torch checkpoint, or it pickles '
                           f'arbitrary objects): {type(err).__name__}: {first}') from None

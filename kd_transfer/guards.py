@@ -6,6 +6,9 @@
   it from ``configs/_base_/cls/runtime.py``; mmdet / mmseg configs add
   ``custom_hooks = [dict(type='FiniteLossHook')]`` (the root registry is visible from their
   scopes).
+* :class:`RandomStateHook` stores the python / numpy / torch random states in every
+  checkpoint and restores them on ``--resume``, so an epoch-based run continues bit for bit
+  (also in ``configs/_base_/cls/runtime.py``).
 * :class:`StrictPretrainedInit` replaces mmengine's ``Pretrained`` initializer (which loads
   with ``strict=False`` and only *warns* on mismatching keys): a kd_transfer architecture, or
   any module fed an exported kd_transfer backbone, is loaded strictly, and a checkpoint none
@@ -15,7 +18,6 @@
   files, malformed VOC XML / COCO JSON entries (``--on-bad-annotation fail|skip``), empty
   datasets, and a work dir whose checkpoints a new run would overwrite.
 """
-import copy
 import glob
 import json
 import math
@@ -53,7 +55,8 @@ def _last_checkpoint(work_dir: str) -> str:
 class FiniteLossHook(Hook):
     """Stop training at the first non-finite loss term; never checkpoint non-finite weights.
 
-    After every training iteration the logged loss terms (``outputs`` of ``train_step``) are
+    After every training iteration the logged loss terms (the entries of ``train_step``'s
+    ``outputs`` whose name contains ``'loss'``, as mmengine's ``parse_losses`` sums) are
     checked; in distributed runs the verdict is all-reduced so every rank stops at the same
     iteration. The hook runs before mmengine's ``CheckpointHook`` (priority ``VERY_HIGH``),
     so the checkpoint of the failing iteration is never written and ``last_checkpoint`` keeps
@@ -73,6 +76,8 @@ class FiniteLossHook(Hook):
         terms: Dict[str, float] = {}
         device = None
         for key, value in (outputs or {}).items():
+            if 'loss' not in key:  # what mmengine sums into the loss; not e.g. mmseg's acc_seg,
+                continue           # which is NaN for a crop whose pixels are all ignored
             if isinstance(value, torch.Tensor) and value.numel() == 1:
                 terms[key] = float(value.detach())
                 device = value.device
@@ -82,7 +87,10 @@ class FiniteLossHook(Hook):
         anywhere = bool(bad)
         if torch.distributed.is_available() and torch.distributed.is_initialized() \
                 and torch.distributed.get_world_size() > 1:
-            flag = torch.tensor([1.0 if bad else 0.0], device=device or 'cpu')
+            if device is None:
+                device = torch.device('cuda', torch.cuda.current_device()) \
+                    if torch.distributed.get_backend() == 'nccl' else 'cpu'
+            flag = torch.tensor([1.0 if bad else 0.0], device=device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             anywhere = bool(flag.item() > 0)
         if not anywhere:
@@ -166,9 +174,6 @@ class RandomStateHook(Hook):
 
 
 # ------------------------------------------------------------------ strict pretrained
-_HEAD_PREFIXES = ('fc.', 'classifier.', 'linear.')
-
-
 def _few(keys: Sequence[str], n: int = 6) -> str:
     keys = list(keys)
     return '[' + ', '.join(keys[:n]) + (f' ... (+{len(keys) - n} more)' if len(keys) > n
@@ -481,7 +486,8 @@ def refuse_existing_checkpoints(work_dir: str) -> None:
         found.insert(0, osp.join(work_dir, 'last_checkpoint'))
     if found:
         raise FileExistsError(
-            f'work dir {work_dir!r} already holds checkpoints ({_few([osp.basename(f) for f in found], 4)}) '
+            f'work dir {work_dir!r} already holds checkpoints '
+            f'({_few([osp.basename(f) for f in found], 4)}) '
             'that a new run would overwrite; pass --resume to continue that run, --work-dir '
             'to start a new one elsewhere, or --force to overwrite them')
 

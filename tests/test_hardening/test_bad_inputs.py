@@ -93,9 +93,9 @@ def exports(tmp_path_factory):
     torch.save({'model': build_arch('resnet20').state_dict()}, tmp / 'r20.pth')
     torch.save({'model': build_arch('resnet8x4').state_dict()}, tmp / 'r8x4.pth')
     out = {}
-    for name, src, arch in (('resnet34', 'tv34.pth', 'resnet34'), ('resnet20', 'r20.pth', 'resnet20'),
-                            ('resnet8x4', 'r8x4.pth', 'resnet8x4')):
-        export_backbone(str(tmp / src), str(tmp / f'{name}_backbone.pth'), arch=arch)
+    for name, src in (('resnet34', 'tv34.pth'), ('resnet20', 'r20.pth'),
+                      ('resnet8x4', 'r8x4.pth')):
+        export_backbone(str(tmp / src), str(tmp / f'{name}_backbone.pth'), arch=name)
         out[name] = tmp / f'{name}_backbone.pth'
     return out
 
@@ -204,7 +204,8 @@ def tiny(config: Path, root: Path, tmp_path: Path) -> Config:
 
 
 @pytest.mark.parametrize('config, remove, message', [
-    (VOC_DET, None, r"train_dataloader.*VOCDataset.*data_root '.*nowhere/VOCdevkit/?' does not exist"),
+    (VOC_DET, None,
+     r"train_dataloader.*VOCDataset.*data_root '.*nowhere/VOCdevkit/?' does not exist"),
     (VOC_DET, 'VOCdevkit/VOC2007/ImageSets/Main/trainval.txt',
      r"ann_file '.*VOC2007/ImageSets/Main/trainval\.txt' does not exist"),
     (COCO_DET, 'coco/annotations/instances_train2017.json',
@@ -303,7 +304,8 @@ def test_malformed_voc_xml_fail_or_skip(broken_voc, tmp_path):
                                          r"got None.*--on-bad-annotation skip"):
         check_datasets(copy.deepcopy(cfg))
     logged = []
-    skipped = check_datasets(cfg, on_bad_annotation='skip', log=lambda msg, **kw: logged.append(msg))
+    skipped = check_datasets(cfg, on_bad_annotation='skip',
+                             log=lambda msg, **kw: logged.append(msg))
     assert list(skipped.values()) == [2] and 'skipped 2 malformed' in logged[0]
     new = Path(cfg.train_dataloader.dataset.dataset.ann_file)
     assert new.parent == tmp_path / 'work' / 'checked_annotations'

@@ -21,7 +21,8 @@ def kd_runner(cls_config, tmp_path, monkeypatch, value: float, custom_hooks=None
     from mmengine.runner import Runner
 
     from kd_transfer.distill.kd import KDLoss
-    cfg = Config.fromfile(str(cls_config(method='kd', iters=6, num_images=24, checkpoint_interval=2)))
+    cfg = Config.fromfile(str(cls_config(method='kd', iters=6, num_images=24,
+                                         checkpoint_interval=2)))
     assert dict(type='FiniteLossHook') in cfg.custom_hooks  # from configs/_base_/cls/runtime.py
     if custom_hooks is not None:
         cfg.custom_hooks = custom_hooks
@@ -77,6 +78,26 @@ def test_checkpoint_with_non_finite_weights_is_not_written():
         FiniteLossHook().before_save_checkpoint(runner, ckpt)
     ckpt['state_dict']['fc.bias'] = torch.zeros(2)
     FiniteLossHook().before_save_checkpoint(runner, ckpt)
+
+
+def test_only_loss_terms_are_checked_and_every_rank_stops(monkeypatch):
+    """mmseg's ``decode.acc_seg`` is NaN for a crop whose pixels are all ignored: not a loss.
+    In a distributed run a rank whose own losses are finite stops with the others."""
+    from types import SimpleNamespace
+    runner = SimpleNamespace(iter=2, epoch=0, work_dir='/nonexistent')
+    finite = {'loss': torch.tensor(1.0), 'decode.loss_ce': torch.tensor(1.0),
+              'decode.acc_seg': torch.tensor(float('nan'))}
+    FiniteLossHook().after_train_iter(runner, 2, outputs=finite)
+
+    def another_rank_had_nan(flag, op=None):
+        flag.fill_(1.0)
+    dist = torch.distributed
+    monkeypatch.setattr(dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(dist, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(dist, 'all_reduce', another_rank_had_nan)
+    with pytest.raises(NonFiniteLossError, match=r'iteration 3 .*: on another rank \(this rank: '
+                                                 r'loss=1, decode\.loss_ce=1\)'):
+        FiniteLossHook().after_train_iter(runner, 2, outputs=finite)
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])

@@ -108,7 +108,8 @@ def test_export_killed_mid_write_leaves_previous_backbone(killed_writers):
     out = killed_writers['out']
     assert out.read_bytes() == killed_writers['before'][out]
     state = load_checkpoint_file(str(out))
-    assert state['meta']['kd_transfer']['arch'] == 'resnet8' and 'conv1.weight' in state['state_dict']
+    assert state['meta']['kd_transfer']['arch'] == 'resnet8'
+    assert 'conv1.weight' in state['state_dict']
 
 
 def test_report_killed_mid_write_leaves_previous_report(killed_writers):

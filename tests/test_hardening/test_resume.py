@@ -51,7 +51,8 @@ def test_killed_epoch_based_distillation_resumes_bit_for_bit(tmp_path, synthetic
     differ = [k for k, v in want['state_dict'].items() if not torch.equal(v, got['state_dict'][k])]
     assert not differ, f'{len(differ)} tensors differ, e.g. {differ[:3]}'
     for i, state in want['optimizer']['state'].items():
-        assert torch.equal(state['momentum_buffer'], got['optimizer']['state'][i]['momentum_buffer'])
+        assert torch.equal(state['momentum_buffer'],
+                           got['optimizer']['state'][i]['momentum_buffer'])
     assert want['param_schedulers'] == got['param_schedulers']
     assert (want['meta']['epoch'], want['meta']['iter']) == (got['meta']['epoch'],
                                                               got['meta']['iter']) == (2, 6)
@@ -103,7 +104,8 @@ def test_random_state_hook_leaves_iteration_based_loops_alone():
     hook = RandomStateHook()
     torch.manual_seed(5)
     saved = get_rng_state()
-    runner = SimpleNamespace(_resume=True, train_loop=IterBasedTrainLoop.__new__(IterBasedTrainLoop))
+    loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    runner = SimpleNamespace(_resume=True, train_loop=loop)
     hook.after_load_checkpoint(runner, {'rng_state': saved})
     torch.manual_seed(6)
     expected = torch.rand(2)
