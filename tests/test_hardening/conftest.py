@@ -10,6 +10,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # hardening_helpers
 import hardening_helpers as hh  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_processes():
+    """Kill what a test started and left running (only when it failed half-way)."""
+    yield
+    hh.kill_leftovers()
+
+
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
     """Tiny models run faster on one thread than on two contended ones (as the subprocesses)."""

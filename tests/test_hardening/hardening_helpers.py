@@ -3,7 +3,8 @@
 * :class:`RunsCode`: an object whose unpickling creates a marker file (a crafted checkpoint);
 * :func:`write_cls_config`: a classification distillation config shrunk to seconds on the
   synthetic CIFAR-100 data (``_base_`` = a real ``configs/distill/cifar100/*.py`` file);
-* :func:`run_tool` / :func:`start_tool`: ``tools/*.py`` in a subprocess with one thread;
+* :func:`start_tool` / :func:`start_command`: ``tools/*.py`` (or a shell script) in a
+  subprocess with one thread, in its own session (:func:`kill_leftovers` cleans up);
 * ``python hardening_helpers.py stall-after-checkpoint MARKER STEP tools/train.py ARGS``:
   train, and after checkpoint ``STEP`` has been written (``last_checkpoint`` included) touch
   ``MARKER`` and hang, so that the test can SIGKILL the run at that exact point;
@@ -104,11 +105,31 @@ def start_tool(args, log_path, **env):
     return start_command([PYTHON, *args], log_path, **env)
 
 
+#: Processes started by the tests (their own session each), killed by ``kill_leftovers``.
+STARTED = []
+
+
 def start_command(cmd, log_path, **env):
     """Start ``cmd`` in the repository with :func:`tool_env`, output to ``log_path``."""
     with open(log_path, 'w') as log:
-        return subprocess.Popen([str(c) for c in cmd], cwd=str(REPO), env=tool_env(**env),
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=str(REPO), env=tool_env(**env),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    STARTED.append(proc)
+    return proc
+
+
+def kill_leftovers() -> None:
+    """SIGKILL the process group of every started process that is still running (a test
+    that failed half-way must not leave a stalled trainer or torchrun workers behind)."""
+    import signal
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
 
 
 def finish(proc, log_path, timeout=240):
