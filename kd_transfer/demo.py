@@ -50,17 +50,8 @@ class Progress:
 
 
 def _runner(cfg: Config):
-    """A Runner whose logger and visualizer are its own.
-
-    mmengine keeps one global instance per name: the logger and visualizer are named after
-    the start second, and mmdet's / mmseg's configs name their visualizer ``'visualizer'``.
-    Several runs in one process would otherwise all log into the first run's directory.
-    """
-    from mmengine.runner import Runner
-    cfg.experiment_name = f'{Path(cfg.work_dir).name}_{time.time_ns()}'
-    if isinstance(cfg.get('visualizer'), dict):
-        cfg.visualizer.name = cfg.experiment_name
-    return Runner.from_cfg(cfg)
+    from .launch import build_runner
+    return build_runner(cfg)
 
 
 def shrink_cls(cfg: Config, data_root: str, work_dir: str, epochs: int, batch: int) -> Config:

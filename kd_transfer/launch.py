@@ -62,9 +62,22 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 
 def build_runner(cfg: Config):
-    """Build the Runner the config asks for (``runner_type``) or mmengine's default one."""
+    """Build the Runner the config asks for (``runner_type``) or mmengine's default one.
+
+    The run gets its own logger and visualizer: mmengine keeps one global instance per name,
+    names the logger after the start second and mmdet / mmseg configs name their visualizer
+    ``'visualizer'``, so a second run in the same process (tests, the demo, notebooks) would
+    otherwise log into the first run's directory.
+    """
+    import time
+
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    if cfg.get('experiment_name') is None:
+        stem = osp.basename(str(cfg.get('work_dir', 'run')).rstrip('/'))
+        cfg.experiment_name = f'{stem}_{time.strftime("%Y%m%d_%H%M%S")}_{time.time_ns() % 10**9}'
+    if isinstance(cfg.get('visualizer'), dict):
+        cfg.visualizer.name = cfg.experiment_name
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

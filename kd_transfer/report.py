@@ -198,17 +198,23 @@ def load_config(path: str) -> dict:
         path (str): The ``.py`` config.
 
     Returns:
-        dict: The config (custom imports are not executed).
+        dict: The config's literal assignments. The file is parsed, never executed: a work
+        dir may come from anywhere, and ``Config.fromfile`` would run its Python.
 
     Raises:
-        ReportError: the file cannot be parsed.
+        ReportError: the file cannot be read or is not valid Python.
     """
-    from mmengine.config import Config
+    import ast
+
+    from .export import parse_config_text
     try:
-        return Config.fromfile(path, import_custom_modules=False).to_dict()
-    except Exception as err:  # mmengine raises SyntaxError, KeyError, ImportError...
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+        ast.parse(text, filename=path)
+    except (OSError, UnicodeDecodeError, SyntaxError) as err:
         raise ReportError(f'{path}: cannot read the dumped mmengine config '
                           f'({type(err).__name__}: {err})') from None
+    return parse_config_text(text)
 
 
 _PROVENANCE_CACHE: Dict[Tuple[str, float], Optional[dict]] = {}
