@@ -59,6 +59,28 @@ def setup_cpu_distributed(cfg: Config) -> None:
     wrapper = dict(cfg.get('model_wrapper_cfg', None) or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+    # torch's SyncBatchNorm refuses CPU tensors once a process group exists (mmseg's configs
+    # use SyncBN): fall back to per-process BatchNorm, and say so.
+    if _revert_sync_bn(cfg.model) or cfg.get('sync_bn', None):
+        cfg.sync_bn = None
+        from mmengine.logging import print_log
+        print_log('CPU distributed run: SyncBN replaced by BN (torch SyncBatchNorm needs GPUs); '
+                  'batch statistics are per process', logger='current', level=30)
+
+
+def _revert_sync_bn(node) -> bool:
+    """Replace every ``norm_cfg`` of type SyncBN in a config tree by BN; True if any."""
+    found = False
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            found = True
+        for value in node.values():
+            found |= _revert_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found |= _revert_sync_bn(value)
+    return found
 
 
 def build_runner(cfg: Config):

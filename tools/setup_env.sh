@@ -38,7 +38,17 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     "$PYBIN" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-PIP=("$PY" -m pip install --disable-pip-version-check -q)
+# --no-warn-conflicts: torch 2.14 declares setuptools>=77 (for its optional C++ JIT builds)
+# while mmcv's build and openmim need setuptools<70 (see step 3); nothing kd_transfer runs
+# needs the newer one, so pip's conflict warning is noise here.
+pip_install() {
+    # machines whose pip config lists local indexes print one "Location ... is ignored"
+    # warning per package: keep the output readable, keep pip's exit status
+    "$PY" -m pip install --disable-pip-version-check --no-warn-conflicts -q "$@" 2>&1 \
+        | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+    return "${PIPESTATUS[0]}"
+}
+PIP=(pip_install)
 
 # --- 2. torch: keep an existing one (e.g. a CUDA build on a GPU node) ----------------------
 if "$PY" -c "import torch, torchvision" 2>/dev/null; then

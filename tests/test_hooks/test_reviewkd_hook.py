@@ -387,7 +387,8 @@ def test_resume_restores_abf_and_continues_the_same_loss_curve(run_a, synthetic_
 
 
 # ----------------------------------------------------------------------------- mmseg
-def test_deeplabv3plus_backbone_stages_distil(synthetic_data, tmp_path):
+def seg_cfg(data_root: Path, tmp_path: Path) -> Config:
+    """The DeepLabV3+ R-101 -> R-18 config, scaled down for a CPU test (teacher: a small R-50)."""
     tcfg = tmp_path / 'seg_teacher.py'
     tcfg.write_text(SEG_TEACHER)
     _save_teacher(tcfg, tmp_path / 'seg_teacher.pth', 'mmseg')
@@ -401,9 +402,9 @@ def test_deeplabv3plus_backbone_stages_distil(synthetic_data, tmp_path):
     cfg.train_dataloader = dict(  # batch 2: the ASPP image-pool BN needs 2 values per channel
         batch_size=2, num_workers=0, persistent_workers=False,
         sampler=dict(type='InfiniteSampler', shuffle=False),
-        dataset=dict(type='PascalVOCDataset', data_root=str(synthetic_data / 'VOCdevkit/VOC2007'),
+        dataset=dict(type='PascalVOCDataset', data_root=str(data_root / 'VOCdevkit/VOC2007'),
                      data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-                     ann_file='ImageSets/Segmentation/train.txt', indices=2,
+                     ann_file='ImageSets/Segmentation/train.txt', indices=4,
                      pipeline=pipeline))
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1, val_interval=100)
     for key in ('val_dataloader', 'val_evaluator', 'val_cfg', 'test_dataloader',
@@ -411,6 +412,11 @@ def test_deeplabv3plus_backbone_stages_distil(synthetic_data, tmp_path):
         cfg[key] = None
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1000)
     cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def test_deeplabv3plus_backbone_stages_distil(synthetic_data, tmp_path):
+    cfg = seg_cfg(synthetic_data, tmp_path)
     unique(cfg, tmp_path / 'work')
     runner = Runner.from_cfg(cfg)
     record = Record()
@@ -494,3 +500,31 @@ def test_two_process_gloo_run_keeps_abf_identical_on_both_ranks(synthetic_data, 
     assert r0['wrapped'] == 'DistributedDataParallel'
     params = [k for k in r0['model'] if 'running' not in k and 'num_batches' not in k]
     assert all(torch.equal(r0['model'][k], r1['model'][k]) for k in params)
+
+
+def test_two_process_deeplab_run_with_the_hook(synthetic_data, tmp_path):
+    """mmseg's DeepLabV3+ (SyncBN in its config) with the hook through tools/dist_train.sh on
+    CPU: the launcher falls back to per-process BN (torch's SyncBatchNorm refuses CPU tensors),
+    the ABF chain stays identical on both ranks."""
+    (tmp_path / 'rkd_dump_hook.py').write_text(DUMP_HOOK)
+    cfg = seg_cfg(synthetic_data, tmp_path)
+    cfg.train_cfg.max_iters = 2
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.custom_imports = dict(imports=['kd_transfer', 'rkd_dump_hook'],
+                              allow_failed_imports=False)
+    cfg.custom_hooks.append(dict(type='DumpReviewKDState', out_dir=str(tmp_path)))
+    cfg_file = tmp_path / 'ddp_seg_cfg.py'
+    cfg.dump(str(cfg_file))
+    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg_file), '2'],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert 'SyncBN replaced by BN' in proc.stdout + proc.stderr
+    r0 = torch.load(tmp_path / 'rank0.pth', weights_only=True)
+    r1 = torch.load(tmp_path / 'rank1.pth', weights_only=True)
+    assert len(r0['losses']) == len(r1['losses']) == 2 and r0['losses'] != r1['losses']
+    for key, value in r0['abf'].items():
+        assert torch.equal(value, r1['abf'][key]), key
+    assert any(not torch.equal(r0['start'][k], r0['abf'][k]) for k in r0['abf'])
