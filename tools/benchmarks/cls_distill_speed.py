@@ -18,6 +18,7 @@ is re-measured in every subprocess and the ratio uses the figures of the same pr
 import argparse
 import json
 import multiprocessing as mp
+import os
 import os.path as osp
 import resource
 import statistics
@@ -121,7 +122,13 @@ def main() -> None:
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
     parser.add_argument('--json', help='also write the raw figures here')
+    parser.add_argument('--malloc', choices=['default', 'steady'], default='default',
+                        help="'steady': raise glibc's mmap / trim thresholds in the measuring "
+                        'processes, so large activations are reused from the heap instead of '
+                        'being mmap-ed (and page-faulted) afresh every step')
     args = parser.parse_args()
+    if args.malloc == 'steady':  # glibc reads these when a process starts: set before spawning
+        os.environ['MALLOC_MMAP_THRESHOLD_'] = os.environ['MALLOC_TRIM_THRESHOLD_'] = str(2**32)
     ctx = mp.get_context('spawn')
     rows = {}
     for method in args.methods:
@@ -131,7 +138,8 @@ def main() -> None:
         proc.start()
         rows[method] = queue.get()
         proc.join()
-    print(f'\nresnet56 -> resnet20, batch {args.batch}, CPU, median ms of {args.iters} steps x 3 rounds')
+    print(f'\nresnet56 -> resnet20, batch {args.batch}, CPU, median ms of {args.iters} steps x 3 '
+          f'rounds, {args.malloc} malloc')
     print('| method | step ms | lower bound ms (teacher fwd + student step) | ratio | target | '
           'mdistiller | loss+connectors alone ms | overhead | peak RSS MB |')
     print('|---|---|---|---|---|---|---|---|---|')
