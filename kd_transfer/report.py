@@ -271,17 +271,6 @@ ARCH_NAMERS: Dict[str, Callable[[dict], str]] = {
     'TVResNet': lambda c: f"resnet{c['depth']}",
     'TVMobileNetV2': lambda c: 'mobilenetv2',
 }
-_ARCH_IGNORED_KEYS = {'num_classes', 'out_indices', 'init_cfg', 'frozen_stages', 'norm_eval'}
-
-
-def _archs_table() -> Dict[str, dict]:
-    try:
-        from kd_transfer.models import ARCHS
-    except Exception:  # the report does not need the models to work
-        return {}
-    return ARCHS if isinstance(ARCHS, dict) else {}
-
-
 def arch_name(cfg: Any, where: str) -> Optional[str]:
     """Short architecture name (``resnet20``, ``wrn40_2``...) of a model / backbone config.
 
@@ -302,14 +291,13 @@ def arch_name(cfg: Any, where: str) -> Optional[str]:
     if isinstance(cfg.get('arch'), str):
         return cfg['arch']
     arch_type = cfg.get('type')
-    matches = []
-    for name, entry in _archs_table().items():
-        if isinstance(entry, dict) and entry.get('type') == arch_type:
-            keys = [k for k in entry if k not in _ARCH_IGNORED_KEYS]
-            if all(cfg.get(k) == entry[k] for k in keys):
-                matches.append((len(keys), name))
-    if matches:
-        return max(matches)[1]
+    try:  # the ARCHS table of kd_transfer.models (shared with the exporter)
+        from .export import arch_name_of
+        name = arch_name_of(cfg)
+    except ImportError:  # the report does not need the models to work
+        name = None
+    if name is not None:
+        return name
     if arch_type in ARCH_NAMERS:
         try:
             return ARCH_NAMERS[arch_type](cfg)
