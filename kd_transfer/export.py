@@ -103,7 +103,8 @@ def load_source(path: str) -> Any:
         raise ExportError(f'source checkpoint {path!r} does not exist (expected a file '
                           'written by torch.save)')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        from .safe_load import safe_torch_load  # weights-only on every supported torch
+        return safe_torch_load(path, map_location='cpu')
     except Exception as err:  # noqa: BLE001  (torch raises many types for a bad file)
         from .safe_load import _reason  # torch's refusal without its advice to load unsafely
         first = _reason(err) if str(err).strip() else type(err).__name__

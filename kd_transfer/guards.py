@@ -117,21 +117,50 @@ class FiniteLossHook(Hook):
 
 # ---------------------------------------------------------------- exact epoch resume
 def get_rng_state() -> dict:
-    """The global random states (python, numpy, torch CPU and CUDA) as checkpointable values."""
+    """The global random states (python, numpy, torch CPU and CUDA) as checkpointable values.
+
+    The torch states are stored as numpy ``uint8`` arrays, not tensors: mmengine resumes with
+    ``map_location='cuda'`` (or any device the user names), which would move tensor states to
+    the GPU, where ``torch.set_rng_state`` refuses them. Arrays are never moved.
+    """
     state = dict(python=random.getstate(), numpy=np.random.get_state(),
-                 torch=torch.get_rng_state())
+                 torch=torch.get_rng_state().numpy().copy())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = [s.cpu().numpy().copy() for s in torch.cuda.get_rng_state_all()]
     return state
 
 
+def _byte_tensor(value: Any, what: str) -> torch.Tensor:
+    """A CPU ``uint8`` tensor from a stored state (numpy array, or a tensor on any device)."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.astype(np.uint8, copy=True))
+    if isinstance(value, torch.Tensor):
+        if value.device.type == 'meta':
+            raise ValueError(f'random state {what!r} was loaded onto the meta device: its '
+                             'values are gone; load the checkpoint with a real map_location')
+        return value.detach().to('cpu', torch.uint8)
+    raise TypeError(f'random state {what!r} has type {type(value).__name__}, expected a numpy '
+                    'array or a tensor')
+
+
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`get_rng_state` returned."""
+    """Restore what :func:`get_rng_state` returned (also its older tensor form, on any device).
+
+    CUDA states are restored for the devices visible now; when fewer GPUs are visible than
+    when the checkpoint was written, the extra states are skipped with a warning.
+    """
     random.setstate(tuple(tuple(s) if isinstance(s, list) else s for s in state['python']))
     np.random.set_state(tuple(state['numpy']))
-    torch.set_rng_state(state['torch'])
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+    torch.set_rng_state(_byte_tensor(state['torch'], 'torch'))
+    cuda = state.get('cuda')
+    if cuda is not None and len(cuda) and torch.cuda.is_available():
+        visible = torch.cuda.device_count()
+        for index, value in enumerate(list(cuda)[:visible]):
+            torch.cuda.set_rng_state(_byte_tensor(value, f'cuda:{index}'), index)
+        if len(cuda) > visible:
+            print_log(f'RandomStateHook: the checkpoint holds CUDA random states of {len(cuda)} '
+                      f'devices, {visible} visible now; restored the first {visible}',
+                      logger='current', level=30)
 
 
 @HOOKS.register_module()

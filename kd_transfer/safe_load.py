@@ -1,22 +1,27 @@
-"""Safe checkpoint loading for mmengine 0.10.x on torch >= 2.6.
+"""Safe checkpoint loading for mmengine 0.10.x, identical on torch 2.1 ... 2.14.
 
 torch >= 2.6 unpickles with ``weights_only=True`` by default, and mmengine 0.10.7's Runner
 checkpoints hold a few non-tensor objects (the message hub's ``HistoryBuffer`` and the numpy
 arrays / scalars / dtypes inside it), so ``resume`` and ``load_from`` fail with an
 ``UnpicklingError``.  Instead of switching the process to unsafe loading, this module:
 
-* allow-lists exactly those types with :func:`torch.serialization.add_safe_globals`;
+* allow-lists exactly those types: with :func:`torch.serialization.add_safe_globals` on
+  torch >= 2.4; on older torch (2.1 - 2.3, which lack it and whose weights-only unpickler
+  cannot rebuild plain Python objects at all) with :data:`RESTRICTED_PICKLE`, a pickle module
+  whose ``Unpickler.find_class`` returns only torch's own weights-only globals plus the same
+  allow-list, and refuses everything else (Python's documented "restricting globals");
 * replaces mmengine's local-file checkpoint loader with :func:`load_checkpoint_file`, which
-  always passes ``weights_only=True`` explicitly and turns a refusal into an error that names
-  the file and the object that was refused.
+  always loads through one of those two restricted paths (never torch's unrestricted
+  unpickler) and turns a refusal into an error that names the file and the object refused.
 
-Anything else pickled in a checkpoint (a class, a function, ``os.system``...) is still refused.
-Importing :mod:`kd_transfer` applies this once.
+Anything else pickled in a checkpoint (a class, a function, ``os.system``...) is refused on
+every supported torch. Importing :mod:`kd_transfer` applies this once.
 """
-import os
+import _compat_pickle
 import os.path as osp
 import pickle
-from typing import Any, List, Optional, Tuple, Union
+import types
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -61,8 +66,97 @@ def _history_buffer_getattr(owner: Any, name: str) -> Any:
         'in a checkpoint (only HistoryBuffer statistics methods are)')
 
 
+def _safe_bytes(*args: Any) -> bytes:
+    """Stand-in for ``builtins.bytes`` in a checkpoint.
+
+    Pickle protocol 2 (torch's) writes an *empty* ``bytes`` as ``bytes()``; an empty numpy
+    array (e.g. an unused ``HistoryBuffer``'s history) therefore names ``builtins.bytes``.
+    Allowing the real ``bytes`` would also allow ``bytes(10**12)``; this accepts only a copy
+    of bytes-like data or nothing.
+    """
+    if not args:
+        return b''
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    raise pickle.UnpicklingError(f'bytes{args!r:.60} is not allowed in a checkpoint')
+
+
 #: What mmengine's Runner stores besides tensors and builtin containers.
-SAFE_GLOBALS = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals()
+SAFE_GLOBALS = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
+                (_safe_bytes, 'builtins.bytes')] + _numpy_globals()
+
+#: torch >= 2.4 can extend its weights-only allow-list; older torch cannot.
+HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'add_safe_globals')
+
+
+def _allowed_by_name() -> Dict[str, Any]:
+    """``'module.name' -> object``: torch's weights-only globals plus :data:`SAFE_GLOBALS`."""
+    from torch import _weights_only_unpickler as wou
+    allowed = dict(wou._get_allowed_globals())
+    for entry in SAFE_GLOBALS:
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__qualname__}')
+        allowed[name] = obj
+    return allowed
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """A pickle ``Unpickler`` that resolves only allow-listed globals (torch < 2.4 path).
+
+    Every global a pickle stream can reach (``GLOBAL``, ``STACK_GLOBAL``, ``EXT*``, ``INST``,
+    ``OBJ``) goes through :meth:`find_class`, so a checkpoint can call or instantiate only
+    what :func:`_allowed_by_name` lists: torch's tensor / storage rebuild functions, dtypes,
+    ``OrderedDict``..., mmengine's ``HistoryBuffer`` and the numpy reconstruction helpers.
+    """
+
+    _allowed: Optional[Dict[str, Any]] = None
+
+    def find_class(self, module: str, name: str) -> Any:
+        if RestrictedUnpickler._allowed is None:
+            RestrictedUnpickler._allowed = _allowed_by_name()
+        # protocol-2 pickles (torch's) carry Python 2 names: __builtin__.getattr, ...
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        full = f'{module}.{name}'
+        if full in RestrictedUnpickler._allowed:
+            return RestrictedUnpickler._allowed[full]
+        raise pickle.UnpicklingError(f'Unsupported global: GLOBAL {full} was not an allowed '
+                                     'global by default.')
+
+
+def _restricted_load(file: Any, **kwargs: Any) -> Any:
+    return RestrictedUnpickler(file, **kwargs).load()
+
+
+#: A pickle module for ``torch.load(pickle_module=...)`` that unpickles through
+#: :class:`RestrictedUnpickler` (torch wraps its ``Unpickler`` and calls our ``find_class``).
+RESTRICTED_PICKLE = types.ModuleType('kd_transfer_restricted_pickle')
+RESTRICTED_PICKLE.Unpickler = RestrictedUnpickler
+RESTRICTED_PICKLE.load = _restricted_load
+RESTRICTED_PICKLE.UnpicklingError = pickle.UnpicklingError
+
+
+def safe_torch_load(file: Any, map_location: Optional[Any] = None,
+                    restricted: Optional[bool] = None) -> Any:
+    """``torch.load`` that never runs torch's unrestricted unpickler.
+
+    Args:
+        file: Path or file object.
+        map_location: As in :func:`torch.load`.
+        restricted (bool, optional): Force the :data:`RESTRICTED_PICKLE` path (the only one
+            on torch < 2.4). Default: torch's weights-only unpickler where it can be extended.
+
+    Raises:
+        pickle.UnpicklingError: A global outside the allow-list.
+    """
+    if restricted is None:
+        restricted = not HAS_SAFE_GLOBALS
+    if not restricted:
+        install()
+        return torch.load(file, map_location=map_location, weights_only=True)
+    return torch.load(file, map_location=map_location, pickle_module=RESTRICTED_PICKLE,
+                      weights_only=False)
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -89,7 +183,7 @@ def load_checkpoint_file(filename: str, map_location: Optional[Any] = None) -> A
         raise FileNotFoundError(f'checkpoint {filename!r} does not exist (expected a file '
                                 'written by torch.save)')
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        return safe_torch_load(filename, map_location)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
             f'refusing to load checkpoint {filename!r}: it pickles an object that is not a '
@@ -142,7 +236,8 @@ def install() -> None:
     global _INSTALLED
     if _INSTALLED:
         return
-    torch.serialization.add_safe_globals(SAFE_GLOBALS)
+    if HAS_SAFE_GLOBALS:
+        torch.serialization.add_safe_globals(SAFE_GLOBALS)
     CheckpointLoader.register_scheme(prefixes='', loader=_mmengine_local_loader, force=True)
     load_any = CheckpointLoader.load_checkpoint.__func__  # every scheme (local, http, ...)
     CheckpointLoader.load_checkpoint = classmethod(
@@ -153,5 +248,5 @@ def install() -> None:
 
 install()
 
-__all__ = ['SAFE_GLOBALS', 'UnsafeCheckpointError', 'load_checkpoint_file', 'drop_executable_meta',
-           'install']
+__all__ = ['SAFE_GLOBALS', 'RESTRICTED_PICKLE', 'UnsafeCheckpointError', 'load_checkpoint_file',
+           'safe_torch_load', 'drop_executable_meta', 'install']

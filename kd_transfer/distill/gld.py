@@ -15,11 +15,19 @@ def lnd(logits: Tensor, eps: float = 1e-12) -> Tensor:
 
 
 def squared_distances(rows: Tensor) -> Tensor:
-    """N x N squared Euclidean distances between rows (exact zeros on the diagonal)."""
-    sq = rows.pow(2).sum(dim=1)
-    d = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2.0 * rows @ rows.t()).clamp_min(0.0)
-    eye = torch.eye(rows.shape[0], dtype=torch.bool, device=rows.device)
-    return d.masked_fill(eye, 0.0)
+    """N x N squared Euclidean distances between rows (exact zeros on the diagonal).
+
+    Always computed in float32 or wider, outside autocast: under AMP the Gram matrix
+    ``rows @ rows.t()`` would run in fp16 and overflow (max 65504) for rows of norm above
+    ~181 -- e.g. 1000-class logits with std 6 -- and the clamp below would silently turn
+    the overflow into zero distances.
+    """
+    with torch.autocast(device_type=rows.device.type, enabled=False):
+        rows = as_float(rows)
+        sq = rows.pow(2).sum(dim=1)
+        d = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2.0 * rows @ rows.t()).clamp_min(0.0)
+        eye = torch.eye(rows.shape[0], dtype=torch.bool, device=rows.device)
+        return d.masked_fill(eye, 0.0)
 
 
 def relation_loss(student_rows: Tensor, teacher_rows: Tensor) -> Tensor:
