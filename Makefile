@@ -1,8 +1,10 @@
 # The two commands of the README:  `make demo` (the whole pipeline on generated data)
 # and `make test` (the test suite).  Both set up ./.venv first (tools/setup_env.sh).
+# `make test-stack TORCH=2.1.2` checks another torch in a side environment (.venv-torch2.1.2).
 PY := .venv/bin/python
+TORCH ?= 2.14.1
 
-.PHONY: setup demo test
+.PHONY: setup demo test test-stack
 setup:
 	bash tools/setup_env.sh
 
@@ -11,3 +13,6 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-stack:
+	bash tools/test_stack.sh $(TORCH) $(PYTEST_ARGS)

@@ -40,13 +40,21 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def cpus_per_task(config: str) -> int:
+    """CPUs a Slurm task needs for ``config``: its training dataloader workers + the trainer."""
+    cfg = Config.fromfile(config)
+    loader = cfg.get('train_dataloader') or {}
+    return max(2, int(loader.get('num_workers', 0) or 0) + 1)
+
+
 def setup_cpu_distributed(cfg: Config) -> None:
     """Make ``--launcher pytorch`` work on machines without a GPU.
 
     mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally and its DDP
     wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on CPU.  When no GPU is present we
     initialise a gloo process group ourselves (the Runner then skips ``init_dist``) and wrap the
-    model with ``device_ids=None``.  On GPU machines nothing changes.
+    model with ``device_ids=None``, but only when ``KD_DEVICE=cpu`` asks for it: without a GPU
+    and without that request the run stops. On GPU machines nothing changes.
     """
     if cfg.launcher == 'none' or torch.cuda.is_available():
         return
@@ -54,6 +62,14 @@ def setup_cpu_distributed(cfg: Config) -> None:
     if cfg.launcher != 'pytorch':
         raise RuntimeError(f'--launcher {cfg.launcher} on a machine without GPUs: only '
                            "'pytorch' (torchrun, gloo backend) is supported on CPU")
+    if os.environ.get('KD_DEVICE', '').lower() != 'cpu':
+        # a GPU node whose CUDA is invisible by accident (driver, CUDA_VISIBLE_DEVICES, a CPU
+        # torch) would otherwise train on N CPU processes with per-process BatchNorm
+        raise RuntimeError(
+            f'--launcher {cfg.launcher}: no GPU is visible (torch {torch.__version__}, built '
+            f'for CUDA {torch.version.cuda}, CUDA_VISIBLE_DEVICES='
+            f'{os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")!r}). Set KD_DEVICE=cpu to run '
+            'the processes on CPU (gloo backend) on purpose.')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     wrapper = dict(cfg.get('model_wrapper_cfg', None) or dict(type='MMDistributedDataParallel'))

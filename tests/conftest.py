@@ -14,9 +14,14 @@ and returns its root directory::
 All VOC / COCO images are 64 x 64 (SYNTHETIC_SIZES). Tests must treat the directory as
 read-only: it is shared by the whole session.
 """
+import os
 from pathlib import Path
 
 import pytest
+
+# The tests start multi-process runs (tools/dist_train.sh, torchrun) on this GPU-less machine:
+# that CPU fallback must be asked for explicitly (kd_transfer/launch.py).
+os.environ.setdefault('KD_DEVICE', 'cpu')
 
 #: Arguments of ``make_synthetic_data`` used by the ``synthetic_data`` fixture.
 SYNTHETIC_SIZES = dict(seed=0, num_train=8, num_val=4, image_size=64, cifar_train=64,

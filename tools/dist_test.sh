@@ -8,6 +8,11 @@ GPUS=$3
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
+if [[ "$NNODES" -gt 1 && -z "${MASTER_ADDR:-}" ]]; then
+    # torchrun would wait forever for a rendezvous on 127.0.0.1 of each node
+    echo "$0: NNODES=$NNODES needs MASTER_ADDR (the address of node 0, the same on every node)" >&2
+    exit 2
+fi
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PYTHON:-$( [[ -x "$DIR/../.venv/bin/python" ]] && echo "$DIR/../.venv/bin/python" || echo python )}"

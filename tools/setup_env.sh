@@ -8,10 +8,16 @@
 #   KD_PYTHON         interpreter used to create it       (default: python3.11, else python3)
 #   KD_CACHE          cache for the built mmcv wheel      (default: ~/.cache/kd_transfer)
 #   MAX_JOBS          parallel compile jobs for mmcv ops  (default: 2)
+#   KD_TORCH          torch version to install when none imports (default: requirements.txt's
+#                     pin); its torchvision is looked up below. `make test-stack TORCH=2.1.2`
+#                     uses it for a side environment.
 #
 # The script only does what is missing: an existing torch is kept (GPU nodes install their
 # CUDA torch first), an mmcv whose compiled ops import is kept (nothing is built), a cached
 # mmcv wheel built for the same torch is reused, and a stamp makes a second call instant.
+# Supported torch: 2.1 ... 2.14 (pyproject.toml). A torch outside that range stops the script.
+# torch < 2.3 is built against numpy 1.x (as are mmcv's prebuilt wheels for it): numpy and
+# opencv are then pinned to numpy-1 releases instead of requirements.txt's numpy 2 pins.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +31,8 @@ log() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
 
 # --- the stamp: skip everything when nothing relevant changed since the last success -------
 STAMP="$VENV/.kd_transfer_setup"
-WANT="$(cat "$ROOT/requirements.txt" "$ROOT/tools/setup_env.sh" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+WANT="$( (cat "$ROOT/requirements.txt" "$ROOT/tools/setup_env.sh" "$ROOT/pyproject.toml"; \
+          echo "${KD_TORCH:-}") | sha256sum | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && "$VENV/bin/python" -c "import kd_transfer" 2>/dev/null; then
     log "environment in $VENV is up to date"
     exit 0
@@ -51,8 +58,22 @@ pip_install() {
 PIP=(pip_install)
 
 # --- 2. torch: keep an existing one (e.g. a CUDA build on a GPU node) ----------------------
+# torchvision release series of each supported torch minor version (pip picks the patch
+# release whose torch pin matches)
+torchvision_for() {
+    case "$1" in
+        2.1.*) echo "0.16.*" ;; 2.2.*) echo "0.17.*" ;; 2.3.*) echo "0.18.*" ;; 2.4.*) echo "0.19.*" ;;
+        2.5.*) echo "0.20.*" ;; 2.6.*) echo "0.21.*" ;; 2.7.*) echo "0.22.*" ;; 2.8.*) echo "0.23.*" ;;
+        2.9.*) echo "0.24.*" ;; 2.10.*) echo "0.25.*" ;; 2.11.*) echo "0.26.*" ;; 2.12.*) echo "0.27.*" ;;
+        2.13.*) echo "0.28.*" ;; 2.14.*) echo "0.29.*" ;;
+        *) log "torch $1 is outside the supported range 2.1 ... 2.14"; exit 1 ;;
+    esac
+}
 if "$PY" -c "import torch, torchvision" 2>/dev/null; then
     log "keeping installed torch $("$PY" -c 'import torch; print(torch.__version__)')"
+elif [[ -n "${KD_TORCH:-}" ]]; then
+    log "installing torch==$KD_TORCH torchvision==$(torchvision_for "$KD_TORCH")"
+    "${PIP[@]}" "torch==$KD_TORCH" "torchvision==$(torchvision_for "$KD_TORCH")"
 else
     TORCH_PINS=$(grep -E '^(torch|torchvision)==' "$ROOT/requirements.txt")
     log "installing $(echo $TORCH_PINS)"
@@ -60,13 +81,29 @@ else
     "${PIP[@]}" $TORCH_PINS
 fi
 TORCH_VERSION=$("$PY" -c "import torch; print(torch.__version__)")
+# the declared range (pyproject.toml); one clear message instead of a failure deep in a build
+if ! "$PY" -c "import sys, torch; v = tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(not ((2, 1) <= v <= (2, 14)))"; then
+    log "torch $TORCH_VERSION is outside the range kd_transfer supports (2.1 ... 2.14): install a torch in that range first (see README, GPU nodes)"
+    exit 1
+fi
+# numpy-1 builds of torch (< 2.3) and of mmcv for them: keep numpy (and opencv, whose recent
+# wheels need numpy 2) on numpy-1 releases; everything else in requirements.txt takes both.
+REQS=$(mktemp)
+trap 'rm -f "$REQS"' EXIT
+if "$PY" -c "import sys, torch; v = tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v >= (2, 3))"; then
+    log "torch $TORCH_VERSION is built for numpy 1.x: installing numpy==1.26.4, opencv-python==4.10.0.84"
+    sed -e 's/^numpy==.*/numpy==1.26.4/' -e 's/^opencv-python==.*/opencv-python==4.10.0.84/' \
+        "$ROOT/requirements.txt" > "$REQS"
+else
+    cp "$ROOT/requirements.txt" "$REQS"
+fi
 
 # --- 3. build prerequisites ----------------------------------------------------------------
 # setuptools<70: mmcv 2.1.0's setup.py and openmim 0.3.9 do `import pkg_resources`, which
 # newer setuptools no longer ships.  mmcv's setup.py also imports cv2, mmengine and psutil
 # at build time, so they must be in the venv before we build it without isolation.
 log "installing build prerequisites"
-"${PIP[@]}" -r <(grep -E '^(setuptools|wheel|ninja|numpy|opencv-python|mmengine|psutil|packaging|addict|yapf|rich|termcolor)[=<>]' "$ROOT/requirements.txt")
+"${PIP[@]}" -r <(grep -E '^(setuptools|wheel|ninja|numpy|opencv-python|mmengine|psutil|packaging|addict|yapf|rich|termcolor)[=<>]' "$REQS")
 
 # --- 4. mmcv with compiled ops -------------------------------------------------------------
 mmcv_ok() { "$PY" -c "import mmcv, sys; from mmcv.ops import nms, RoIAlign; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; }
@@ -78,7 +115,7 @@ else
     WHEEL=$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)
     if [[ -z "$WHEEL" ]]; then
         BUILD=$(mktemp -d)
-        trap 'rm -rf "$BUILD"' EXIT
+        trap 'rm -rf "$BUILD" "$REQS"' EXIT
         log "building mmcv $MMCV_VERSION with CPU ops from source (about 10 minutes on 2 cores)"
         # mmcv 2.1.0 exists on PyPI only as an sdist.  `pip download` cannot fetch it (it runs
         # the broken setup.py to read metadata), so it is fetched from the index directly and
@@ -123,7 +160,7 @@ fi
 # --- 5. the rest of the pinned stack and kd_transfer itself --------------------------------
 log "installing the pinned stack (requirements.txt)"
 # torch / torchvision lines are left out: step 2 already chose them.
-"${PIP[@]}" -r <(grep -vE '^(torch|torchvision)==' "$ROOT/requirements.txt")
+"${PIP[@]}" -r <(grep -vE '^(torch|torchvision)==' "$REQS")
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 
 "$PY" -c "import kd_transfer, mmdet, mmseg, mmcv, mmengine, torch; from mmcv.ops import nms, RoIAlign
