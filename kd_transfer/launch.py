@@ -36,6 +36,10 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if (cfg.get('randomness') or {}).get('deterministic'):
+        # mmengine turns on torch.use_deterministic_algorithms; cuBLAS then needs a fixed
+        # workspace, set before the first CUDA call (a no-op on CPU)
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     setup_cpu_distributed(cfg)
     return cfg
 

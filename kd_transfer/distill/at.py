@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .base import DistillLoss, as_float, teacher_like
+from .base import DistillLoss, adaptive_avg_pool2d, as_float, teacher_like
 
 
 def attention_map(feat: Tensor, p: float = 2.0) -> Tensor:
@@ -85,9 +85,9 @@ class ATLoss(DistillLoss):
             ft = teacher_like(t_stages[ti], fs)
             size = (min(fs.shape[-2], ft.shape[-2]), min(fs.shape[-1], ft.shape[-1]))
             if tuple(fs.shape[-2:]) != size:
-                fs = F.adaptive_avg_pool2d(fs, size)
+                fs = adaptive_avg_pool2d(fs, size)
             if tuple(ft.shape[-2:]) != size:
-                ft = F.adaptive_avg_pool2d(ft, size)
+                ft = adaptive_avg_pool2d(ft, size)
             diff = attention_map(fs, self.p) - attention_map(ft, self.p)
             total = total + diff.pow(2).mean()
         return {'loss_at': self.loss_weight * total}

@@ -13,6 +13,33 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def _pool_matrix(n_in: int, n_out: int, like: Tensor) -> Tensor:
+    """``n_out x n_in`` averaging matrix of adaptive pooling's bins ``[floor(i n/o), ceil((i+1) n/o))``."""
+    rows = torch.zeros(n_out, n_in, dtype=like.dtype, device=like.device)
+    for i in range(n_out):
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        rows[i, start:end] = 1.0 / (end - start)
+    return rows
+
+
+def adaptive_avg_pool2d(x: Tensor, size) -> Tensor:
+    """``F.adaptive_avg_pool2d`` with a deterministic backward on every device.
+
+    CUDA's adaptive average pooling backward uses atomic adds, and raises under
+    ``torch.use_deterministic_algorithms(True)`` (what ``randomness.deterministic=True``
+    turns on). When the bins tile the map evenly this is ``F.avg_pool2d`` (same values,
+    deterministic backward); otherwise, in deterministic mode, it is the same average written
+    as two matrix products with the pooling matrices.
+    """
+    oh, ow = (size, size) if isinstance(size, int) else tuple(size)
+    h, w = x.shape[-2:]
+    if h % oh == 0 and w % ow == 0:
+        return x if (oh, ow) == (h, w) else F.avg_pool2d(x, (h // oh, w // ow))
+    if not (torch.are_deterministic_algorithms_enabled() and x.requires_grad):
+        return F.adaptive_avg_pool2d(x, (oh, ow))
+    return _pool_matrix(h, oh, x) @ x @ _pool_matrix(w, ow, x).t()
+
+
 def warmup_factor(epoch: int, warmup: Optional[float]) -> float:
     """Linear loss warm-up used by DKD and ReviewKD: ``min(epoch / warmup, 1)``.
 

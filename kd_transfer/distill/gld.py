@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .base import DistillLoss, as_float, soft_kl, teacher_like
+from .base import DistillLoss, adaptive_avg_pool2d, as_float, soft_kl, teacher_like
 
 
 def lnd(logits: Tensor, eps: float = 1e-12) -> Tensor:
@@ -107,7 +107,7 @@ class GLDLoss(DistillLoss):
         if h < self.div or w < self.div:
             raise ValueError(f'GLDLoss: feat_map of size {h}x{w} is smaller than div={self.div}')
         if self.pool == 'adaptive':
-            cells = F.adaptive_avg_pool2d(feat_map, self.div)
+            cells = adaptive_avg_pool2d(feat_map, self.div)
         else:
             cells = F.avg_pool2d(feat_map, (h // self.div, w // self.div))
         return cells.flatten(2).transpose(1, 2).reshape(-1, c)

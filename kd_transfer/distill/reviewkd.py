@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .base import DistillLoss, as_float, feature_shapes, teacher_like, warmup_factor
+from .base import (DistillLoss, adaptive_avg_pool2d, as_float, feature_shapes, teacher_like,
+                   warmup_factor)
 
 Shape2d = Union[int, Sequence[int]]
 
@@ -175,9 +176,9 @@ def hcl_loss(student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -
             if size >= h:
                 continue
             if source_size is not None and h % source_size == 0 and w % source_size == 0:
-                pooled = F.adaptive_avg_pool2d(source, size)  # exact: the bins nest
+                pooled = adaptive_avg_pool2d(source, size)  # exact: the bins nest
             else:
-                pooled = F.adaptive_avg_pool2d(diff, size)
+                pooled = adaptive_avg_pool2d(diff, size)
             source, source_size = pooled, size
             weight /= 2.0
             loss = loss + weight * pooled.pow(2).mean()
