@@ -41,7 +41,64 @@ def load_config(args: argparse.Namespace) -> Config:
         # workspace, set before the first CUDA call (a no-op on CPU)
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     setup_cpu_distributed(cfg)
+    init_distributed_early(cfg)
     return cfg
+
+
+def init_distributed_early(cfg: Config) -> None:
+    """Start the process group before the Runner (which then skips its own ``init_dist``), so
+    that the early checks can run once, on rank 0 (:func:`on_rank0`)."""
+    import torch.distributed as dist
+    if cfg.launcher == 'none' or dist.is_initialized() or not torch.cuda.is_available():
+        return
+    from mmengine.dist import init_dist
+    init_dist(cfg.launcher, **((cfg.get('env_cfg') or {}).get('dist_cfg') or {}))
+
+
+#: Config entries an early check may change (``--on-bad-annotation skip`` redirects them).
+SHARED_ENTRIES = ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',
+                  'test_evaluator')
+
+
+def on_rank0(cfg: Config, check, *args, **kwargs):
+    """Run ``check(cfg, *args, **kwargs)`` on rank 0 only and share its verdict.
+
+    In a distributed run every rank would otherwise parse the same annotation files and stat
+    the same images (118k of them for COCO train2017, per rank, on a shared filesystem). Rank 0
+    runs the check; the other ranks receive either its error (raised again, same type and
+    message) or the config entries the check changed (:data:`SHARED_ENTRIES`).
+
+    Returns:
+        What ``check`` returned on rank 0 (the same value on every rank).
+    """
+    import builtins
+
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return check(cfg, *args, **kwargs)
+    verdict, own_error = [None], None
+    if dist.get_rank() == 0:
+        try:
+            result = check(cfg, *args, **kwargs)
+            entries = {k: (cfg[k].to_dict() if hasattr(cfg[k], 'to_dict') else cfg[k])
+                       for k in SHARED_ENTRIES if k in cfg}
+            verdict = [('ok', result, entries)]
+        except Exception as err:  # noqa: BLE001  (raised again below, on every rank)
+            own_error = err
+            verdict = [('error', type(err).__name__, str(err))]
+    dist.broadcast_object_list(verdict, src=0)
+    status, first, second = verdict[0]
+    if own_error is not None:
+        raise own_error
+    if status == 'error':
+        kind = getattr(builtins, first, None)
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            raise kind(f'(checked on rank 0) {second}')
+        raise RuntimeError(f'(checked on rank 0) {first}: {second}')
+    if dist.get_rank() != 0:
+        for key, value in second.items():
+            cfg[key] = value
+    return first
 
 
 def cpus_per_task(config: str) -> int:

@@ -34,3 +34,12 @@ def synthetic_data(tmp_path_factory) -> Path:
     from kd_transfer.datasets.synthetic import make_synthetic_data
     out = tmp_path_factory.mktemp('synthetic') / 'data'
     return make_synthetic_data(out, log=lambda msg: None, **SYNTHETIC_SIZES)
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for torchrun's rendezvous in multi-process tests)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

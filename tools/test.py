@@ -11,7 +11,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from kd_transfer.guards import check_datasets  # noqa: E402
-from kd_transfer.launch import add_common_args, build_runner, load_config  # noqa: E402
+from kd_transfer.launch import (add_common_args, build_runner, load_config,  # noqa: E402
+                                on_rank0)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,7 +38,7 @@ def main(argv=None) -> None:
         cfg.test_evaluator = [*cfg.test_evaluator] if isinstance(cfg.test_evaluator, list) \
             else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
-    check_datasets(cfg, ('test_dataloader', ), args.on_bad_annotation)
+    on_rank0(cfg, check_datasets, ('test_dataloader', ), args.on_bad_annotation)
     build_runner(cfg).test()
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 from kd_transfer.guards import (check_datasets, check_not_empty,  # noqa: E402
                                 refuse_existing_checkpoints)
 from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
-                                load_config, resume_from)
+                                load_config, on_rank0, resume_from)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     resume_from(cfg, args.resume)
     if not (cfg.get('resume', False) or args.force):
         refuse_existing_checkpoints(cfg.work_dir)
-    check_datasets(cfg, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)
+    on_rank0(cfg, check_datasets, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)
     runner = build_runner(cfg)
     check_not_empty(runner)
     runner.train()
