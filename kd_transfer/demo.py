@@ -61,6 +61,7 @@ def shrink_cls(cfg: Config, data_root: str, work_dir: str, epochs: int, batch: i
                         batch_size=batch if key == 'train_dataloader' else 250)
         cfg[key].dataset.data_root = data_root
     cfg.train_cfg.max_epochs = epochs
+    cfg.auto_scale_lr = dict(enable=False, base_batch_size=batch)  # the demo's lr is for its batch
     cfg.param_scheduler = [dict(type='MultiStepLR', by_epoch=True, gamma=0.1,
                                 milestones=[max(1, int(epochs * 0.75))])]
     cfg.default_hooks.checkpoint.update(interval=epochs, save_best=None)
@@ -83,6 +84,8 @@ def _transfer(cfg_path: str, data: str, work_dir: str, backbone: Optional[str], 
                          num_val=eval_images)
     cfg.train_cfg.update(val_interval=iters, val_begin=1)  # validate once, at the end
     cfg.optim_wrapper.optimizer.lr = 0.02 if 'det' in cfg_path else 0.01
+    cfg.auto_scale_lr = dict(enable=False,  # the demo's lr is for its own batch
+                             base_batch_size=cfg.train_dataloader.batch_size)
     cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
                                 end=min(20, iters))]
     if cfg.model.get('train_cfg', {}).get('rcnn') is not None:

@@ -2,6 +2,7 @@
 """Train any kd_transfer config: classification distillation, mmdet or mmseg transfer.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--force]
+                          [--auto-scale-lr | --no-auto-scale-lr]
                           [--on-bad-annotation fail|skip]
                           [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
 """
@@ -11,6 +12,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout too
 
+from kd_transfer.batch_lr import apply_lr_policy  # noqa: E402
 from kd_transfer.guards import (check_datasets, check_not_empty,  # noqa: E402
                                 refuse_existing_checkpoints)
 from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
@@ -24,8 +26,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='resume from CKPT, or from the latest checkpoint of the work dir '
                         'when no path is given')
     parser.add_argument('--amp', action='store_true', help='mixed precision (GPU only)')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by (total batch / auto_scale_lr.base_batch_size)')
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument('--auto-scale-lr', dest='auto_scale_lr', action='store_true', default=None,
+                       help='scale the lr by (total batch / auto_scale_lr.base_batch_size); the '
+                       'default of every shipped config')
+    scale.add_argument('--no-auto-scale-lr', dest='auto_scale_lr', action='store_false',
+                       help="keep the config's lr whatever the total batch")
     parser.add_argument('--force', action='store_true',
                         help='start a new run in a work dir that already holds checkpoints '
                         '(they are overwritten)')
@@ -40,10 +46,7 @@ def main(argv=None) -> None:
     cfg = load_config(args)
     if args.amp:
         enable_amp(cfg)
-    if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
-            raise KeyError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
-        cfg.auto_scale_lr.enable = True
+    apply_lr_policy(cfg, args.auto_scale_lr)
     resume_from(cfg, args.resume)
     if not (cfg.get('resume', False) or args.force):
         refuse_existing_checkpoints(cfg.work_dir)

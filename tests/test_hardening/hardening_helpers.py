@@ -77,6 +77,7 @@ default_hooks = dict(
 log_processor = dict(by_epoch={by_epoch})
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic={deterministic})
+auto_scale_lr = dict(enable=True, base_batch_size={batch_size})  # the test's lr is for its batch
 {lr_line}{extra}'''
     Path(path).write_text(text)
     return Path(path)

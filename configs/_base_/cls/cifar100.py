@@ -21,8 +21,9 @@ val_cfg = dict()
 test_cfg = dict()
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[150, 180, 210], gamma=0.1)]
-# total batch of the recipe: `tools/train.py --auto-scale-lr` rescales lr for other batch sizes
-auto_scale_lr = dict(enable=False, base_batch_size=64)
+# lr 0.05 is the recipe's at a total batch of 64: at any other total batch (GPUs x batch_size)
+# mmengine scales it linearly (tools/train.py prints the result; --no-auto-scale-lr keeps 0.05)
+auto_scale_lr = dict(enable=True, base_batch_size=64)
 
 cifar_preprocessor = dict(type='ImgDataPreprocessor',
                           mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418])
