@@ -12,15 +12,21 @@ from .base import DistillLoss, as_float, teacher_like, warmup_factor
 def _binary_log_probs(logits: Tensor, target_mask: Tensor) -> Tensor:
     """Log of ``[p_target, sum of the other p]`` per row, computed in log space (N x 2)."""
     log_p = F.log_softmax(logits, dim=1)
-    log_target = log_p.masked_select(target_mask).unsqueeze(1)
+    log_target = log_p.gather(1, target_mask.int().argmax(dim=1, keepdim=True))
     log_other = torch.logsumexp(log_p.masked_fill(target_mask, float('-inf')), dim=1, keepdim=True)
     return torch.cat([log_target, log_other], dim=1)
 
 
 def _non_target_logits(logits: Tensor, target_mask: Tensor) -> Tensor:
-    """The N x (K - 1) logits with the target column removed (exact masking)."""
+    """The N x (K - 1) logits with the target column removed (exact masking).
+
+    A gather with indices ``j + (j >= label)``: static shapes, no device-to-host
+    synchronisation (``masked_select`` must count the mask on the host first).
+    """
     n, k = logits.shape
-    return logits.masked_select(~target_mask).view(n, k - 1)
+    labels = target_mask.int().argmax(dim=1, keepdim=True)
+    cols = torch.arange(k - 1, device=logits.device).expand(n, k - 1)
+    return logits.gather(1, cols + (cols >= labels).long())
 
 
 def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
