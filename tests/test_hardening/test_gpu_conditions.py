@@ -81,11 +81,21 @@ def test_gld_relation_term_under_fp16_autocast():
         db = db / db.norm(dim=1, keepdim=True)
         return ((db - da) ** 2).sum() / a.shape[0] ** 2
     expected = ref_loss(s_rows, t_rows)
-    with torch.autocast('cpu', dtype=torch.float16):
-        got = relation_loss(s_rows, t_rows)
-        d_half = squared_distances(s_rows.half())   # fp16 inputs as an AMP model gives them
+    d_half = squared_distances(s_rows.half())   # fp16 inputs, as an AMP model gives them
     assert torch.isfinite(d_half).all()
     torch.testing.assert_close(d_half.double(), ref_d(s_rows.half().float()), rtol=1e-4, atol=1e-2)
+    torch.testing.assert_close(relation_loss(s_rows.half(), t_rows.half()).double(),
+                               ref_loss(s_rows.half().float(), t_rows.half().float()),
+                               rtol=1e-4, atol=0)
+    try:
+        autocast = torch.autocast('cpu', dtype=torch.float16)
+        autocast.__enter__()
+    except RuntimeError:  # torch < 2.3: CPU autocast is bfloat16 only
+        return
+    try:
+        got = relation_loss(s_rows, t_rows)  # float32 inputs, fp16 matmuls under autocast
+    finally:
+        autocast.__exit__(None, None, None)
     torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=0)
 
 
