@@ -829,7 +829,7 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
         tuple[list[Row], list[Sweep]]: The rows (sorted) and the detected sweeps.
     """
     ok = [r for r in runs if r.status == 'ok']
-    copies = _mark_duplicates(ok)
+    copies = pooling.mark_duplicates(ok)
     ok = [r for r in ok if r.status == 'ok']
     cls_runs = [r for r in ok if r.task == 'cls']
     # settings: the hyper-parameters that vary within a (arch, method, teacher) group
@@ -847,7 +847,7 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
                                                           for k in varying)
             identity_of[osp.realpath(run.run_dir)] = key
     # variants: runs of one row whose configs differ in more than the seed are not pooled
-    variant_of = _variants(cls_runs, lambda r: (identity_of[osp.realpath(r.run_dir)],
+    variant_of = pooling.variants(cls_runs, lambda r: (identity_of[osp.realpath(r.run_dir)],
                                                 setting_of[osp.realpath(r.run_dir)]))
     for copy, kept in copies:  # a backbone exported from a copy belongs to the kept run
         for table in (setting_of, identity_of, variant_of):
@@ -872,7 +872,7 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
         placed.append((run, (arch, method, teacher, setting, cls_variant)))
     transfer = [(run, key) for run, key in placed if run.task != 'cls']
     key_of = {id(run): key for run, key in transfer}
-    transfer_variant = _variants([run for run, _ in transfer],
+    transfer_variant = pooling.variants([run for run, _ in transfer],
                                  lambda r: (key_of[id(r)], r.task, r.dataset),
                                  prefix=lambda r: f'{r.task}: ')
 
@@ -966,43 +966,6 @@ def _deltas(rows, baseline_method: str) -> None:
         for key, cell in row.cells.items():
             if key in base.cells:
                 cell.compare(base.cells[key])
-
-
-def _variants(runs: Sequence[Run], group: Callable[[Run], tuple],
-              prefix: Callable[[Run], str] = lambda r: '') -> Dict[str, tuple]:
-    """Run dir (realpath) -> its variant: the config keys (and schedule reached) in which it
-    differs from other runs of its ``group``."""
-    members: Dict[tuple, List[Run]] = {}
-    for run in runs:
-        members.setdefault(group(run), []).append(run)
-    out: Dict[str, tuple] = {}
-    for same in members.values():
-        prints = [_pooling_print(r) for r in same]
-        keys = pooling.differing_keys(prints)
-        for run, fp in zip(same, prints):
-            out[osp.realpath(run.run_dir)] = pooling.variant(fp, keys, prefix(run))
-    return out
-
-
-def _pooling_print(run: Run) -> Dict[str, str]:
-    return dict(run.fingerprint, **{'schedule reached': run.progress or 'unknown'})
-
-
-def _mark_duplicates(runs: Sequence[Run]) -> List[Tuple[Run, Run]]:
-    """Mark runs with the same config and seed (and backbone) as an earlier one ``duplicate``."""
-    def key(run: Run) -> tuple:
-        prov = run.provenance or {}
-        backbone = prov.get('source_sha256') or prov.get('source') or run.checkpoint
-        fp = tuple(sorted(_pooling_print(run).items()))
-        seed = run.seed if run.seed is not None else ('no seed', tuple(sorted(
-            run.metrics.items())))
-        return (run.task, run.dataset, run.arch, run.method, run.teacher, backbone, seed, fp)
-
-    pairs = pooling.duplicates([(key(r), r) for r in runs])
-    for copy, kept in pairs:
-        copy.status = 'duplicate'
-        copy.reason = (f'same config and seed ({copy.seed}) as {kept.run_dir}: counted once')
-    return pairs
 
 
 def collect_runs(work_dirs: Sequence[str]) -> List[Run]:
@@ -1160,8 +1123,8 @@ def report_dict(report: Report) -> dict:
                         delta="Welch's t interval (Welch-Satterthwaite df); significant: the "
                         'interval excludes 0'),
         rows=[dict(backbone=r.arch, method=r.method, teacher=r.teacher,
-                   setting=dict(r.setting), variant=dict(r.variant), metrics={k: r.cells[k].to_json() for k in
-                                                     COLUMN_BY_KEY if k in r.cells})
+                   setting=dict(r.setting), variant=dict(r.variant),
+                   metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells})
               for r in report.rows],
         missing=[r.to_json() for r in report.problem_runs],
         sweeps=[dict(backbone=s.arch, method=s.method, teacher=s.teacher, x_param=s.x_param,
@@ -1170,99 +1133,6 @@ def report_dict(report: Report) -> dict:
         plots=[dict(title=t, file=f) for t, f in report.plots] +
         [dict(title=f'sweep {s.method}', file=s.plot) for s in report.sweeps if s.plot],
         runs=[r.to_json() for r in report.runs])
-
-
-# --- plots --------------------------------------------------------------------------------
-def _new_figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), layout='constrained')
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig, path: str) -> None:
-    _atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110), binary=True)
-
-
-def _err(cell: Cell):
-    """Asymmetric error bar ``[[below], [above]]`` of a cell's delta, None without interval."""
-    d = cell.comparison
-    if d is None or d.ci_low is None:
-        return None
-    return [[d.delta - d.ci_low], [d.ci_high - d.delta]]
-
-
-def plot_gain(rows: Sequence[Row], col: Column, path: str) -> bool:
-    """Scatter of Top-1 change vs the change of one transfer metric, labelled by method.
-
-    Returns:
-        bool: False (nothing written) when no row has both changes.
-    """
-    points = [(r.delta('top1'), r.delta(col.key), r) for r in rows]
-    points = [p for p in points if p[0] is not None and p[1] is not None]
-    if not points:
-        return False
-    fig = _new_figure(7.0, 5.0)
-    ax = fig.add_subplot()
-    archs = sorted({r.arch for _, _, r in points})
-    for i, arch in enumerate(archs):
-        mine = [(x, y, r) for x, y, r in points if r.arch == arch]
-        ax.scatter([p[0] for p in mine], [p[1] for p in mine], color=f'C{i}', label=arch,
-                   zorder=3)
-        for x, y, r in mine:  # 95 % intervals of the two deltas (Welch), where defined
-            ax.errorbar(x, y, xerr=_err(r.cells['top1']), yerr=_err(r.cells[col.key]),
-                        color=f'C{i}', lw=1, capsize=3, zorder=2)
-        for x, y, r in mine:
-            label = r.method + (f' ({r.setting_text()})' if r.setting else '')
-            ax.annotate(label, (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
-    ax.margins(x=0.3, y=0.15)
-    ax.axhline(0, color='grey', lw=0.8, ls='--')
-    ax.axvline(0, color='grey', lw=0.8, ls='--')
-    ax.set_xlabel('Top-1 change vs baseline (points)')
-    ax.set_ylabel(f'{col.label} change vs baseline (points)')
-    ax.set_title(f'Classification gain vs {col.label} gain (bars: 95 % intervals)')
-    ax.legend(title='backbone', fontsize=8)
-    _save_png(fig, path)
-    return True
-
-
-def plot_sweep(sweep: Sweep, path: str) -> None:
-    """Heatmaps of Top-1, ECE and the transfer metric(s) over a two-parameter grid."""
-    import numpy as np
-    keys = ['top1', 'ece'] + [c.key for c in TRANSFER_COLUMNS if c.key in sweep.grids]
-    if len(keys) == 2:
-        keys.append(None)  # keep the third panel, saying there is no transfer run
-    fig = _new_figure(4.2 * len(keys), 3.8)
-    for i, key in enumerate(keys):
-        ax = fig.add_subplot(1, len(keys), i + 1)
-        grid = sweep.grids.get(key) if key else None
-        if grid is None:
-            ax.text(0.5, 0.5, 'no run' if key else 'no transfer run', ha='center',
-                    va='center', transform=ax.transAxes)
-            ax.set_title(COLUMN_BY_KEY[key].label if key else 'transfer')
-            ax.set_xticks([])
-            ax.set_yticks([])
-            continue
-        data = np.ma.masked_invalid(np.array([[np.nan if v is None else v for v in line]
-                                              for line in grid], dtype=float))
-        image = ax.imshow(data, origin='lower', aspect='auto',
-                          cmap='viridis_r' if key == 'ece' else 'viridis')
-        fig.colorbar(image, ax=ax, shrink=0.85)
-        for yi in range(data.shape[0]):
-            for xi in range(data.shape[1]):
-                if not data.mask[yi, xi]:
-                    r, g, b, _ = image.cmap(image.norm(data[yi, xi]))
-                    dark_bg = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                    ax.text(xi, yi, f'{data[yi, xi]:.1f}', ha='center', va='center',
-                            fontsize=8, color='white' if dark_bg else 'black')
-        ax.set_xticks(range(len(sweep.x_values)), [_fmt_param(v) for v in sweep.x_values])
-        ax.set_yticks(range(len(sweep.y_values)), [_fmt_param(v) for v in sweep.y_values])
-        ax.set_xlabel(sweep.x_param)
-        ax.set_ylabel(sweep.y_param)
-        ax.set_title(COLUMN_BY_KEY[key].label + ' (%)')
-    fig.suptitle(f'{sweep.method}: {sweep.teacher or "?"} -> {sweep.arch}')
-    _save_png(fig, path)
 
 
 def _safe_name(text: str) -> str:
@@ -1312,6 +1182,7 @@ def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]
 
 def _render_all(report: Report, out_dir: str) -> List[str]:
     """Write the plots, report.csv, report.json and report.md (last) into ``out_dir``."""
+    from .report_plots import plot_gain, plot_sweep  # matplotlib only when writing
     names = []
     report.plots = []
     for col in (c for c in TRANSFER_COLUMNS if c.headline):

@@ -9,8 +9,9 @@ with the same config and the same seed are one run counted twice (a copied or re
 dir): the report counts it once and lists the copy.
 """
 import json
+import os.path as osp
 import re
-from typing import Any, Dict, Hashable, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Sequence, Tuple
 
 #: Config keys (dotted, list items by index) that do not make two runs different experiments.
 IGNORED_KEYS = re.compile(
@@ -78,3 +79,41 @@ def duplicates(items: Sequence[Tuple[Hashable, Any]]) -> List[Tuple[Any, Any]]:
         else:
             kept[key] = run
     return out
+
+
+# --- on the report's runs (kd_transfer.report.Run) ----------------------------------------
+def variants(runs: Sequence[Any], group: Callable[[Any], tuple],
+             prefix: Callable[[Any], str] = lambda r: '') -> Dict[str, tuple]:
+    """Run dir (realpath) -> its variant: the config keys (and schedule reached) in which it
+    differs from other runs of its ``group``."""
+    members: Dict[tuple, List[Any]] = {}
+    for run in runs:
+        members.setdefault(group(run), []).append(run)
+    out: Dict[str, tuple] = {}
+    for same in members.values():
+        prints = [pooling_print(r) for r in same]
+        keys = differing_keys(prints)
+        for run, fp in zip(same, prints):
+            out[osp.realpath(run.run_dir)] = variant(fp, keys, prefix(run))
+    return out
+
+
+def pooling_print(run: Any) -> Dict[str, str]:
+    return dict(run.fingerprint, **{'schedule reached': run.progress or 'unknown'})
+
+
+def mark_duplicates(runs: Sequence[Any]) -> List[Tuple[Any, Any]]:
+    """Mark runs with the same config and seed (and backbone) as an earlier one ``duplicate``."""
+    def key(run: Any) -> tuple:
+        prov = run.provenance or {}
+        backbone = prov.get('source_sha256') or prov.get('source') or run.checkpoint
+        fp = tuple(sorted(pooling_print(run).items()))
+        seed = run.seed if run.seed is not None else ('no seed', tuple(sorted(
+            run.metrics.items())))
+        return (run.task, run.dataset, run.arch, run.method, run.teacher, backbone, seed, fp)
+
+    pairs = duplicates([(key(r), r) for r in runs])
+    for copy, kept in pairs:
+        copy.status = 'duplicate'
+        copy.reason = (f'same config and seed ({copy.seed}) as {kept.run_dir}: counted once')
+    return pairs

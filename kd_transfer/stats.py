@@ -67,7 +67,7 @@ def betainc(a: float, b: float, x: float) -> float:
 
 
 def t_cdf(t: float, df: float) -> float:
-    """Cumulative distribution function of Student's t with ``df`` (> 0, real) degrees of freedom."""
+    """Distribution function of Student's t with ``df`` (> 0, real) degrees of freedom."""
     if df <= 0:
         raise ValueError(f'degrees of freedom must be > 0, got {df}')
     tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))

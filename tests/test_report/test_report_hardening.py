@@ -129,7 +129,8 @@ def test_gain_plot_has_error_bars(seeded_report, monkeypatch, tmp_path):
 
     monkeypatch.setattr(Axes, 'errorbar', spy)
     col = report_mod.COLUMN_BY_KEY['voc07_ap50']
-    assert report_mod.plot_gain(seeded_report['report'].rows, col, str(tmp_path / 'g.png'))
+    from kd_transfer.report_plots import plot_gain
+    assert plot_gain(seeded_report['report'].rows, col, str(tmp_path / 'g.png'))
     (x, y, xerr, yerr), = [c for c in calls if c[0] == pytest.approx(2.0)]
     assert xerr[0][0] == pytest.approx(1.133473, abs=1e-4)  # the Welch half-widths above
     assert yerr[1][0] == pytest.approx(4.533917, abs=1e-4)
