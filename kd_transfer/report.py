@@ -145,7 +145,7 @@ def _is_train_record(rec: dict) -> bool:
 def read_scalars(path: str) -> ScalarLog:
     """Read an mmengine ``scalars.json`` (one JSON object per line).
 
-    A last line that is not valid JSON (a run killed while mmengine was writing it) is
+    A last line that is not valid UTF-8 JSON (a run killed while mmengine was writing it) is
     skipped and recorded in :attr:`ScalarLog.skipped`; any other bad line is an error.
 
     Args:
@@ -169,6 +169,10 @@ def read_scalars(path: str) -> ScalarLog:
         try:
             text = raw.decode('utf-8').strip()
         except UnicodeDecodeError as err:
+            if lineno == last:
+                log.skipped.append(f'{path}, line {lineno}: not UTF-8 text, skipped (truncated '
+                                   f'last record?): {raw[:80]!r}')
+                continue
             raise ReportError(f'{path}, line {lineno}: not UTF-8 text (byte '
                               f'{raw[err.start:err.start + 1]!r} at column {err.start + 1}); '
                               'the file is damaged') from None

@@ -260,3 +260,13 @@ def test_bad_scalars_line_in_the_middle_lists_the_run(tmp_path):
     (r, ) = report.problem_runs
     assert r.status == 'unreadable'
     assert osp.join(bad, TS, 'vis_data', 'scalars.json') + ', line 2' in r.reason
+
+
+def test_garbage_bytes_on_the_last_line_are_skipped_with_a_warning(tmp_path):
+    run = cls_run(str(tmp_path), 'killed', 70.0, 0.05, student_depth=20)
+    scalars = osp.join(run, TS, 'vis_data', 'scalars.json')
+    with open(scalars, 'ab') as f:
+        f.write(b'{"lr": 0.1, "note": "\xc3')  # cut inside a two-byte character
+    (r, ) = collect_runs([str(tmp_path)])
+    assert (r.status, r.metrics['top1']) == ('ok', 70.0)
+    assert r.warnings and r.warnings[0].startswith(f'{scalars}, line 5: not UTF-8')
