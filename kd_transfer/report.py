@@ -596,6 +596,7 @@ def _check_finished(run: Run, cfg: dict, logs: List[Tuple[str, ScalarLog]],
         reached = last_train.get('iter', 0) if val_by_epoch else last_val.get('step', 0)
     else:
         run.notes.append('no train_cfg.max_epochs / max_iters: completion not checked')
+        run.progress = f"last validation at step {last_val.get('step', '?')}"  # for pooling
         return
     reached = int(reached or 0)
     run.progress = f'{unit} {reached}/{total}'

@@ -270,3 +270,25 @@ def test_garbage_bytes_on_the_last_line_are_skipped_with_a_warning(tmp_path):
     (r, ) = collect_runs([str(tmp_path)])
     assert (r.status, r.metrics['top1']) == ('ok', 70.0)
     assert r.warnings and r.warnings[0].startswith(f'{scalars}, line 5: not UTF-8')
+
+
+def test_runs_without_a_schedule_pool_only_at_the_same_last_step(tmp_path):
+    cfg = "model = dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=20))\n" \
+          'randomness = dict(seed={})\n'
+    for seed, step in ((0, 1), (1, 2), (2, 2)):
+        write_run(str(tmp_path), f's{seed}', cfg.format(seed),
+                  [train_rec(step, 10), {'cls/top1': 60.0 + seed, 'step': step}])
+    rows, _ = summarize(collect_runs([str(tmp_path)]))
+    assert sorted(r.cells['top1'].values for r in rows) == [[60.0], [61.0, 62.0]]
+
+
+def test_one_line_adds_a_provenance_column(tmp_path, monkeypatch):
+    bb = write_backbone(str(tmp_path / 'bb.pth'), 'resnet20', 'baseline', None, None)
+    voc_det_run(str(tmp_path / 'det'), 'run', bb, 0.5)
+    monkeypatch.setattr(report_mod, 'PROVENANCE_COLUMNS', report_mod.PROVENANCE_COLUMNS + (
+        ('source_sha256', 'Backbone sha256'), ))
+    build_report([str(tmp_path / 'det')], str(tmp_path / 'out'))
+    md = (tmp_path / 'out' / 'report.md').read_text()
+    assert '| Backbone sha256 | Notes |' in md and '| resnet20-baseline-0 |' in md
+    data = json.loads((tmp_path / 'out' / 'report.json').read_text())
+    assert data['runs'][0]['provenance']['source_sha256'] == 'resnet20-baseline-0'
