@@ -97,3 +97,23 @@ def test_zero_spread_on_both_sides_has_no_interval():
     d = stats.welch([50.0, 50.0], [40.0, 40.0])
     assert d.delta == pytest.approx(10.0) and d.ci_low is None and d.significant is None
     assert 'zero spread' in d.reason
+
+
+def test_random_samples_against_scipy():
+    import random
+    scipy_stats = pytest.importorskip('scipy.stats')
+    rng = random.Random(0)
+    for _ in range(50):
+        a = [rng.gauss(0, rng.uniform(0.1, 3)) for _ in range(rng.randint(2, 8))]
+        b = [rng.gauss(1, rng.uniform(0.1, 3)) for _ in range(rng.randint(2, 8))]
+        d = stats.welch(a, b)
+        ref = scipy_stats.ttest_ind(a, b, equal_var=False)
+        ci = ref.confidence_interval(0.95)
+        assert (d.ci_low, d.ci_high, d.p) == (pytest.approx(ci.low, abs=1e-8),
+                                              pytest.approx(ci.high, abs=1e-8),
+                                              pytest.approx(ref.pvalue, abs=1e-8))
+        s = stats.summarize(a)
+        low, high = scipy_stats.t.interval(0.95, len(a) - 1, loc=s.mean,
+                                           scale=scipy_stats.sem(a))
+        assert (s.ci_low, s.ci_high) == (pytest.approx(low, abs=1e-8),
+                                         pytest.approx(high, abs=1e-8))
