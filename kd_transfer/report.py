@@ -555,9 +555,9 @@ def _identify_transfer(run: Run, cfg: dict) -> None:
         run.status, run.reason = 'unidentified', (
             f"backbone checkpoint {path} was exported without "
             f"{' and '.join(unknown)} (meta['kd_transfer']: "
-            + ', '.join(f'{k}={prov.get(k)!r}' for k in unknown) + '); re-export it with '
-            'tools/export_backbone.py --method ... (a detector or segmenter checkpoint is not '
-            'a classification student)')
+            + ', '.join(f'{k}={prov.get(k)!r}' for k in unknown) + '); re-export the '
+            'classification student with tools/export_backbone.py --method NAME (a detector or '
+            'segmenter checkpoint is not one)')
         return
     run.arch, run.method, run.teacher = prov['arch'], prov['method'], prov.get('teacher')
     for hook in cfg.get('custom_hooks') or []:
