@@ -32,6 +32,7 @@ import os.path as osp
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -70,6 +71,8 @@ PROVENANCE_COLUMNS: Tuple[Tuple[str, str], ...] = (
 DET_DISTILL_HOOKS = {'ReviewKDHook': 'reviewkd-det'}
 
 REPORT_FILES = ('report.md', 'report.csv', 'report.json')
+#: Prefix of the temporary directory a report is rendered into (inside ``--out``).
+TMP_PREFIX = '.report-tmp-'
 
 
 class ReportError(ValueError):
@@ -1170,13 +1173,18 @@ def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]
     # all-or-nothing: every file is rendered into a temporary directory first; only when all
     # of them exist are they moved into place (report.md last), so a crash while rendering
     # leaves the previous report untouched
-    tmp = tempfile.mkdtemp(prefix='.report-tmp-', dir=out_dir)
+    tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out_dir)
     try:
         names = _render_all(report, tmp)
         for name in names:
             os.replace(osp.join(tmp, name), osp.join(out_dir, name))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    for name in os.listdir(out_dir):  # left by a writer killed an hour ago or more
+        path = osp.join(out_dir, name)
+        if name.startswith(TMP_PREFIX) and osp.isdir(path) and not osp.islink(path) and \
+                time.time() - osp.getmtime(path) > 3600:
+            shutil.rmtree(path, ignore_errors=True)
     for name in old_plots:  # plots of an earlier report that this one no longer has
         path = osp.join(out_dir, name)
         if name not in names and osp.isfile(path) and name.endswith('.png') and \

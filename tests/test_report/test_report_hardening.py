@@ -292,3 +292,16 @@ def test_one_line_adds_a_provenance_column(tmp_path, monkeypatch):
     assert '| Backbone sha256 | Notes |' in md and '| resnet20-baseline-0 |' in md
     data = json.loads((tmp_path / 'out' / 'report.json').read_text())
     assert data['runs'][0]['provenance']['source_sha256'] == 'resnet20-baseline-0'
+
+
+def test_temporary_dirs_of_killed_writers_are_cleaned_after_an_hour(seeded, tmp_path):
+    out = tmp_path / 'out'
+    stale, fresh = out / '.report-tmp-killed', out / '.report-tmp-running'
+    for d in (stale, fresh):
+        d.mkdir(parents=True)
+        (d / 'report.md').write_text('half')
+    os.utime(stale, (0, 0))
+    build_report([osp.join(seeded, 'cls')], str(out))
+    assert not stale.exists() and fresh.exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ['.report-tmp-running', 'report.csv', 'report.json', 'report.md'])
