@@ -856,7 +856,7 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
             identity_of[osp.realpath(run.run_dir)] = key
     # variants: runs of one row whose configs differ in more than the seed are not pooled
     variant_of = pooling.variants(cls_runs, lambda r: (identity_of[osp.realpath(r.run_dir)],
-                                                setting_of[osp.realpath(r.run_dir)]))
+                                                       setting_of[osp.realpath(r.run_dir)]))
     for copy, kept in copies:  # a backbone exported from a copy belongs to the kept run
         for table in (setting_of, identity_of, variant_of):
             if osp.realpath(kept.run_dir) in table:
@@ -881,8 +881,8 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
     transfer = [(run, key) for run, key in placed if run.task != 'cls']
     key_of = {id(run): key for run, key in transfer}
     transfer_variant = pooling.variants([run for run, _ in transfer],
-                                 lambda r: (key_of[id(r)], r.task, r.dataset),
-                                 prefix=lambda r: f'{r.task}: ')
+                                        lambda r: (key_of[id(r)], r.task, r.dataset),
+                                        prefix=lambda r: f'{r.task}: ')
 
     rows: Dict[tuple, Row] = {}
     for run, (arch, method, teacher, setting, cls_variant) in placed:
