@@ -305,3 +305,27 @@ def test_temporary_dirs_of_killed_writers_are_cleaned_after_an_hour(seeded, tmp_
     assert not stale.exists() and fresh.exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ['.report-tmp-running', 'report.csv', 'report.json', 'report.md'])
+
+
+def test_transfer_schedules_kept_apart_and_compared_like_for_like(tmp_path):
+    # both backbones transferred with a 1-epoch and a 2-epoch detector schedule, 2 seeds each
+    ap = {('baseline', 1): (0.40, 0.42), ('baseline', 2): (0.50, 0.52),
+          ('kd', 1): (0.41, 0.43), ('kd', 2): (0.60, 0.62)}
+    for method in ('baseline', 'kd'):
+        bb = write_backbone(str(tmp_path / f'{method}.pth'), 'resnet20', method,
+                            None if method == 'baseline' else 'resnet56', None)
+        for epochs in (1, 2):
+            for seed in (0, 1):
+                cfg = det_config(bb, 'voc', seed=seed).replace('max_epochs=1',
+                                                                f'max_epochs={epochs}')
+                write_run(str(tmp_path / 'det'), f'{method}_{epochs}ep_s{seed}', cfg, [
+                    train_rec(epochs, 5), {'pascal_voc/mAP': ap[method, epochs][seed],
+                                           'step': epochs}])
+    rows, _ = summarize(collect_runs([str(tmp_path / 'det')]))
+    cells = {(r.method, r.setting_text()): r.cells['voc07_ap50'] for r in rows}
+    one = 'det: train_cfg.max_epochs=1, det: schedule reached=epoch 1/1'
+    two = 'det: train_cfg.max_epochs=2, det: schedule reached=epoch 2/2'
+    assert sorted(cells) == sorted([('baseline', one), ('baseline', two), ('kd', one),
+                                    ('kd', two)])
+    assert cells['kd', one].n == 2 and cells['kd', one].delta == pytest.approx(1.0)
+    assert cells['kd', two].delta == pytest.approx(10.0)  # 61 - 51, not 61 - 46
