@@ -18,8 +18,12 @@ earlier stages wrote to disk:
   distillation (method ``reviewkd-det``).
 
 Results are grouped into one row per student (backbone, method, teacher and, for hyper-parameter
-sweeps, the swept setting), averaged over seeds, compared with the undistilled baseline of the
-same backbone, and written as ``report.md``, ``report.csv``, ``report.json`` and PNG plots.
+sweeps, the swept setting), pooled over seeds only where the configs differ in nothing but the
+seed (:mod:`kd_transfer.report_pooling`), summarised with 95 % intervals and compared with the
+undistilled baseline of the same backbone by Welch's t (:mod:`kd_transfer.stats`,
+:mod:`kd_transfer.report_cells`), and written as ``report.md``, ``report.csv``, ``report.json``
+and PNG plots (:mod:`kd_transfer.report_plots`), all or nothing. A run that cannot be read is
+listed with its reason; it does not stop the report.
 All metrics are reported in percent (ECE too; mmdet's AP in [0, 1] is scaled by 100).
 """
 import csv
