@@ -43,9 +43,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import report_pooling as pooling
 from .fileio import atomic_write
-from .report_cells import MISSING, STATS_TEXT, Cell, csv_header, csv_values
+from .report_cells import (MISSING, STATS_TEXT, Cell, csv_header, csv_values, fmt_value,
+                           format_cell)
 from .report_cells import fmt as _fmt
-from .report_cells import format_cell
 
 #: Name of an mmengine launch directory (``Runner.timestamp``).
 TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
@@ -1006,12 +1006,6 @@ def _atomic_write(path: str, write: Callable[[Any], None], binary: bool = False)
     atomic_write(path, buffer.getvalue())
 
 
-def _fmt_provenance(value: Any) -> str:
-    if value is None or value == '':
-        return MISSING
-    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
-
-
 def _md_table(header: Sequence[str], lines: Sequence[Sequence[str]],
               align: Optional[Sequence[str]] = None) -> str:
     align = align or ['---'] * len(header)
@@ -1100,7 +1094,7 @@ def render_markdown(report: Report) -> str:
                           row.setting_text() or MISSING,
                           f'{run.task} {run.dataset or ""}'.strip(),
                           MISSING if run.seed is None else str(run.seed), f'`{run.run_dir}`'] +
-                         [_fmt_provenance((run.provenance or {}).get(key))
+                         [fmt_value((run.provenance or {}).get(key))
                           for key, _ in PROVENANCE_COLUMNS] + ['; '.join(run.notes) or MISSING])
     out += [_md_table(['Backbone', 'Method', 'Teacher', 'Setting', 'Task', 'Seed', 'Work dir'] +
                       [label for _, label in PROVENANCE_COLUMNS] + ['Notes'], lines)

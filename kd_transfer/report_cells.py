@@ -5,6 +5,7 @@ A :class:`Cell` holds the values of one metric of one report row (one per seed);
 95 % interval) come from :mod:`kd_transfer.stats`. :data:`STAT_FIELDS` are the per-metric
 fields of report.csv and report.json; :func:`format_cell` is the text of a report.md cell.
 """
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -82,6 +83,13 @@ class Cell:
 def fmt(v: Optional[float], digits: int = 2) -> str:
     return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else \
         f'{v:.{digits}f}'
+
+
+def fmt_value(value) -> str:
+    """A provenance value in a table: JSON for dicts / lists, ``'—'`` when empty."""
+    if value is None or value == '':
+        return MISSING
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
 def format_cell(cell: Optional[Cell]) -> str:
