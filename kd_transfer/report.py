@@ -18,8 +18,12 @@ earlier stages wrote to disk:
   distillation (method ``reviewkd-det``).
 
 Results are grouped into one row per student (backbone, method, teacher and, for hyper-parameter
-sweeps, the swept setting), averaged over seeds, compared with the undistilled baseline of the
-same backbone, and written as ``report.md``, ``report.csv``, ``report.json`` and PNG plots.
+sweeps, the swept setting), pooled over seeds only where the configs differ in nothing but the
+seed (:mod:`kd_transfer.report_pooling`), summarised with 95 % intervals and compared with the
+undistilled baseline of the same backbone by Welch's t (:mod:`kd_transfer.stats`,
+:mod:`kd_transfer.report_cells`), and written as ``report.md``, ``report.csv``, ``report.json``
+and PNG plots (:mod:`kd_transfer.report_plots`), all or nothing. A run that cannot be read is
+listed with its reason; it does not stop the report.
 All metrics are reported in percent (ECE too; mmdet's AP in [0, 1] is scaled by 100).
 """
 import csv
@@ -30,12 +34,18 @@ import math
 import os
 import os.path as osp
 import re
-import statistics
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import report_pooling as pooling
 from .fileio import atomic_write
+from .report_cells import (MISSING, STATS_TEXT, Cell, csv_header, csv_values, fmt_value,
+                           format_cell)
+from .report_cells import fmt as _fmt
 
 #: Name of an mmengine launch directory (``Runner.timestamp``).
 TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
@@ -55,11 +65,18 @@ LOSS_METHODS = {
 DISTILLER_TYPES = ('Distiller', )
 CLASSIFIER_TYPES = ('KDClassifier', )
 
+#: Provenance fields of the transfer runs' backbones (``meta['kd_transfer'][key]``) shown as
+#: columns of the report's Runs table, as (key, column label). Add one line to show another.
+PROVENANCE_COLUMNS: Tuple[Tuple[str, str], ...] = (
+    ('source_format', 'Backbone from'),
+)
+
 #: Hook type that turns a transfer run into a detector / segmenter level distillation.
 DET_DISTILL_HOOKS = {'ReviewKDHook': 'reviewkd-det'}
 
 REPORT_FILES = ('report.md', 'report.csv', 'report.json')
-MISSING = '—'
+#: Prefix of the temporary directory a report is rendered into (inside ``--out``).
+TMP_PREFIX = '.report-tmp-'
 
 
 class ReportError(ValueError):
@@ -120,10 +137,12 @@ class ScalarLog:
         path (str): The file.
         train (list[tuple[int, dict]]): (line number, record) of training records.
         val (list[tuple[int, dict]]): (line number, record) of validation records.
+        skipped (list[str]): Warnings about lines that were skipped (file and line).
     """
     path: str
     train: List[Tuple[int, dict]] = field(default_factory=list)
     val: List[Tuple[int, dict]] = field(default_factory=list)
+    skipped: List[str] = field(default_factory=list)
 
 
 def _is_train_record(rec: dict) -> bool:
@@ -133,6 +152,9 @@ def _is_train_record(rec: dict) -> bool:
 def read_scalars(path: str) -> ScalarLog:
     """Read an mmengine ``scalars.json`` (one JSON object per line).
 
+    A last line that is not valid UTF-8 JSON (a run killed while mmengine was writing it) is
+    skipped and recorded in :attr:`ScalarLog.skipped`; any other bad line is an error.
+
     Args:
         path (str): The file.
 
@@ -140,26 +162,45 @@ def read_scalars(path: str) -> ScalarLog:
         ScalarLog: training and validation records with their line numbers.
 
     Raises:
-        ReportError: a line is not a JSON object (the message names file and line).
+        ReportError: the file cannot be read, a line is not UTF-8, or a line other than the
+            last is not a JSON object (the message names file and line).
     """
     log = ScalarLog(path)
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            text = line.strip()
-            if not text:
+    try:
+        with open(path, 'rb') as f:
+            lines = f.read().split(b'\n')
+    except OSError as err:
+        raise ReportError(f'{path}: cannot read ({err.strerror or err})') from None
+    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
+    for lineno, raw in enumerate(lines, 1):
+        try:
+            text = raw.decode('utf-8').strip()
+        except UnicodeDecodeError as err:
+            if lineno == last:
+                log.skipped.append(f'{path}, line {lineno}: not UTF-8 text, skipped (truncated '
+                                   f'last record?): {raw[:80]!r}')
                 continue
-            try:
-                rec = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise ReportError(f'{path}, line {lineno}: not valid JSON ({err.msg}): '
-                                  f'{text[:80]!r}') from None
-            if not isinstance(rec, dict):
-                raise ReportError(f'{path}, line {lineno}: expected a JSON object '
-                                  f'(one scalar record per line), got {type(rec).__name__}')
-            if _is_train_record(rec):
-                log.train.append((lineno, rec))
-            elif VAL_KEYS.intersection(rec):
-                log.val.append((lineno, rec))
+            raise ReportError(f'{path}, line {lineno}: not UTF-8 text (byte '
+                              f'{raw[err.start:err.start + 1]!r} at column {err.start + 1}); '
+                              'the file is damaged') from None
+        if not text:
+            continue
+        try:
+            rec = json.loads(text)
+        except json.JSONDecodeError as err:
+            if lineno == last:
+                log.skipped.append(f'{path}, line {lineno}: not valid JSON ({err.msg}), '
+                                   f'skipped (truncated last record?): {text[:80]!r}')
+                continue
+            raise ReportError(f'{path}, line {lineno}: not valid JSON ({err.msg}): '
+                              f'{text[:80]!r}') from None
+        if not isinstance(rec, dict):
+            raise ReportError(f'{path}, line {lineno}: expected a JSON object '
+                              f'(one scalar record per line), got {type(rec).__name__}')
+        if _is_train_record(rec):
+            log.train.append((lineno, rec))
+        elif VAL_KEYS.intersection(rec):
+            log.val.append((lineno, rec))
     return log
 
 
@@ -227,10 +268,12 @@ def read_provenance(path: str) -> Optional[dict]:
         path (str): Checkpoint written by ``tools/export_backbone.py``.
 
     Returns:
-        dict or None: The provenance, or None when the checkpoint has none.
+        dict or None: The provenance, or None when the checkpoint has none. Its ``arch`` /
+        ``method`` may be missing or None (an export without ``--method``): the caller lists
+        such runs as unidentified.
 
     Raises:
-        ReportError: the file cannot be read, or the provenance lacks ``arch`` / ``method``.
+        ReportError: the file cannot be read, or the provenance is not a dict.
     """
     key = (osp.realpath(path), osp.getmtime(path))
     if key in _PROVENANCE_CACHE:
@@ -246,10 +289,6 @@ def read_provenance(path: str) -> Optional[dict]:
         if not isinstance(prov, dict):
             raise ReportError(f"{path}: meta['kd_transfer'] must be a dict, got "
                               f'{type(prov).__name__}')
-        for name in ('arch', 'method'):
-            if not isinstance(prov.get(name), str) or not prov[name]:
-                raise ReportError(f"{path}: meta['kd_transfer']['{name}'] must be a non-empty "
-                                  f'string, got {prov.get(name)!r}')
     _PROVENANCE_CACHE[key] = prov
     return prov
 
@@ -341,13 +380,18 @@ class Run:
         params (dict): Numeric distillation hyper-parameters (classification runs).
         seed (int, optional): ``randomness.seed`` (or the provenance seed).
         metrics (dict): Column key -> value in percent, from the last validation record.
-        status (str): ``'ok'``, ``'missing'``, ``'unfinished'`` or ``'unidentified'``.
+        status (str): ``'ok'``, ``'missing'``, ``'unfinished'``, ``'unidentified'``,
+            ``'unreadable'`` (reason: the error) or ``'duplicate'`` (same config and seed as
+            another run, counted once).
         reason (str): Why the run is not ``'ok'``.
         progress (str): ``'epoch 3/12'`` / ``'iter 40/80'`` when known.
         log_dir (str, optional): The timestamp directory the metrics come from.
         checkpoint (str, optional): Backbone checkpoint of a transfer run.
         provenance (dict, optional): Its ``meta['kd_transfer']``.
         notes (list[str]): Remarks shown with the run.
+        warnings (list[str]): Problems the command line prints (skipped log lines).
+        fingerprint (dict): The config keys that define the experiment
+            (:func:`kd_transfer.report_pooling.fingerprint`).
     """
     run_dir: str
     config_file: str
@@ -366,6 +410,8 @@ class Run:
     checkpoint: Optional[str] = None
     provenance: Optional[dict] = None
     notes: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    fingerprint: Dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """A JSON-serialisable summary."""
@@ -374,6 +420,8 @@ class Run:
                     teacher=self.teacher, params=self.params, seed=self.seed,
                     metrics=self.metrics, status=self.status, reason=self.reason,
                     progress=self.progress, log_dir=self.log_dir, checkpoint=self.checkpoint,
+                    provenance={k: (self.provenance or {}).get(k) for k, _ in
+                                PROVENANCE_COLUMNS} if self.provenance else None,
                     notes=self.notes)
 
 
@@ -391,34 +439,57 @@ def _task_of(cfg: dict, val_keys: set) -> Optional[str]:
     return None
 
 
-def _dataset_words(cfg: dict) -> str:
-    """Dataset types and data roots of the validation (then training) dataloader, lowercased."""
-    words = []
+#: Dataset types (mmdet / mmseg / kd_transfer registries) -> the report's dataset.
+DATASET_TYPES = {'VOCDataset': 'voc', 'PascalVOCDataset': 'voc',
+                 'CocoDataset': 'coco', 'COCOStuffDataset': 'coco', 'COCOSemSegDataset': 'coco',
+                 'CocoPanopticDataset': 'coco'}
+#: Evaluator types -> dataset.
+METRIC_TYPES = {'VOCMetric': 'voc', 'CocoMetric': 'coco'}
+
+
+def _datasets(cfg: dict) -> List[dict]:
+    """Dataset configs of the validation, test and training dataloaders (wrappers opened)."""
+    found = []
     for loader in ('val_dataloader', 'test_dataloader', 'train_dataloader'):
-        ds = (cfg.get(loader) or {}).get('dataset')
-        while isinstance(ds, dict):
-            words += [str(ds.get('type', '')), str(ds.get('data_root', ''))]
-            inner = ds.get('dataset') or ds.get('datasets')
-            ds = inner[0] if isinstance(inner, list) and inner else inner
-        if words:
-            break
-    return ' '.join(words).lower()
+        todo = [(cfg.get(loader) or {}).get('dataset')]
+        while todo:
+            ds = todo.pop(0)
+            if isinstance(ds, list):
+                todo += ds
+            elif isinstance(ds, dict):
+                found.append(ds)
+                todo += [ds.get('dataset'), ds.get('datasets')]
+    return found
+
+
+def _dataset_words(cfg: dict) -> str:
+    """What the config says about its dataset (types and annotation files), for messages."""
+    words = [f"{ds.get('type', '?')}({ds.get('ann_file', '')})" for ds in _datasets(cfg)]
+    return ', '.join(dict.fromkeys(words))
 
 
 def _dataset_of(cfg: dict, task: str, val_keys: set) -> Optional[str]:
+    """VOC or COCO, from the logged metric keys, dataset types, evaluator types or annotation
+    files; never from path text (a COCO copy may live under a directory named 'voc')."""
     if task == 'det':
         if 'pascal_voc/mAP' in val_keys:
             return 'voc'
         if 'coco/bbox_mAP' in val_keys:
             return 'coco'
-        evaluator = str(cfg.get('val_evaluator', '')).lower()
-        return 'voc' if 'vocmetric' in evaluator else 'coco' if 'cocometric' in evaluator \
-            else None
-    words = _dataset_words(cfg)
-    if 'voc' in words:
-        return 'voc'
-    if 'coco' in words:
-        return 'coco'
+    datasets = _datasets(cfg)
+    for ds in datasets:
+        if DATASET_TYPES.get(str(ds.get('type', '')).split('.')[-1]):
+            return DATASET_TYPES[str(ds['type']).split('.')[-1]]
+    evaluators = cfg.get('val_evaluator')
+    for ev in evaluators if isinstance(evaluators, list) else [evaluators]:
+        if isinstance(ev, dict) and METRIC_TYPES.get(str(ev.get('type', '')).split('.')[-1]):
+            return METRIC_TYPES[str(ev['type']).split('.')[-1]]
+    for ds in datasets:
+        ann = str(ds.get('ann_file') or '')
+        if ann.endswith('.json'):
+            return 'coco'  # COCO-style annotation file
+        if 'ImageSets/' in ann.replace('\\', '/'):
+            return 'voc'  # VOC-style image-set list
     return None
 
 
@@ -485,6 +556,16 @@ def _identify_transfer(run: Run, cfg: dict) -> None:
             f"backbone checkpoint {path} has no meta['kd_transfer'] provenance")
         return
     run.provenance = prov
+    unknown = [k for k in ('arch', 'method') if not isinstance(prov.get(k), str) or not prov[k]]
+    if unknown:
+        run.arch = prov['arch'] if 'arch' not in unknown else None
+        run.status, run.reason = 'unidentified', (
+            f"backbone checkpoint {path} was exported without "
+            f"{' and '.join(unknown)} (meta['kd_transfer']: "
+            + ', '.join(f'{k}={prov.get(k)!r}' for k in unknown) + '); re-export the '
+            'classification student with tools/export_backbone.py --method NAME (a detector or '
+            'segmenter checkpoint is not one)')
+        return
     run.arch, run.method, run.teacher = prov['arch'], prov['method'], prov.get('teacher')
     for hook in cfg.get('custom_hooks') or []:
         if isinstance(hook, dict) and hook.get('type') in DET_DISTILL_HOOKS:
@@ -522,6 +603,7 @@ def _check_finished(run: Run, cfg: dict, logs: List[Tuple[str, ScalarLog]],
         reached = last_train.get('iter', 0) if val_by_epoch else last_val.get('step', 0)
     else:
         run.notes.append('no train_cfg.max_epochs / max_iters: completion not checked')
+        run.progress = f"last validation at step {last_val.get('step', '?')}"  # for pooling
         return
     reached = int(reached or 0)
     run.progress = f'{unit} {reached}/{total}'
@@ -555,6 +637,7 @@ def load_run(run_dir: str) -> Run:
     cfg = load_config(config_file)
     if not isinstance(cfg.get('model'), dict):
         raise ReportError(f'{config_file}: no model dict in the config')
+    run.fingerprint = pooling.fingerprint(cfg)
     seed = (cfg.get('randomness') or {}).get('seed')
     run.seed = int(seed) if isinstance(seed, (int, float)) else None
 
@@ -565,6 +648,8 @@ def load_run(run_dir: str) -> Run:
             scalars = osp.join(ts_dir, 'vis_data', 'scalars.json')
             log = read_scalars(scalars) if osp.isfile(scalars) else ScalarLog(scalars)
             logs.append((ts_dir, log))
+            run.notes += log.skipped
+            run.warnings += log.skipped
     with_val = [i for i, (_, log) in enumerate(logs) if log.val]
     val_keys = set(logs[with_val[-1]][1].val[-1][1]) if with_val else set()
 
@@ -647,10 +732,9 @@ def discover_run_dirs(work_dirs: Sequence[str]) -> List[str]:
             dirs.sort()
             if _is_run_dir(path, files, dirs):
                 found.setdefault(osp.realpath(path), osp.normpath(path))
-                dirs[:] = []
-            else:
-                dirs[:] = [d for d in dirs if not TIMESTAMP_RE.match(d)
-                           and not d.startswith('.') and d not in _SKIPPED_DIRS]
+            # a run dir may hold other runs (a transfer run inside its student's work dir)
+            dirs[:] = [d for d in dirs if not TIMESTAMP_RE.match(d)
+                       and not d.startswith('.') and d not in _SKIPPED_DIRS]
     if not found:
         raise ReportError('no mmengine run directory (a dumped <config>.py next to '
                           '<timestamp>/ log directories) under ' + ', '.join(work_dirs))
@@ -661,52 +745,21 @@ def discover_run_dirs(work_dirs: Sequence[str]) -> List[str]:
 # Aggregation
 # ------------------------------------------------------------------------------------------
 @dataclass
-class Cell:
-    """The values of one metric of one row.
-
-    Attributes:
-        values (list[float]): One value per run (percent).
-        seeds (list): The runs' seeds.
-        runs (list[str]): The runs' work dirs.
-        source (str): ``'runs'``, or ``'provenance'`` when read from exported backbones.
-        delta (float, optional): ``mean`` minus the baseline's mean.
-    """
-    values: List[float] = field(default_factory=list)
-    seeds: List[Optional[int]] = field(default_factory=list)
-    runs: List[str] = field(default_factory=list)
-    source: str = 'runs'
-    delta: Optional[float] = None
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> Optional[float]:
-        return statistics.fmean(self.values) if self.values else None
-
-    @property
-    def std(self) -> Optional[float]:
-        """Sample standard deviation (n - 1), None for fewer than two runs."""
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
-
-    def to_json(self) -> dict:
-        return dict(mean=self.mean, std=self.std, n=self.n, delta=self.delta,
-                    values=self.values, seeds=self.seeds, runs=self.runs, source=self.source)
-
-
-@dataclass
 class Row:
     """One student: backbone, method, teacher and (for sweeps) setting."""
     arch: str
     method: str
     teacher: Optional[str]
     setting: Tuple[Tuple[str, float], ...]
+    variant: Tuple[Tuple[str, str], ...] = ()  # config keys that set it apart (pooling)
     cells: Dict[str, Cell] = field(default_factory=dict)
     runs: List[Run] = field(default_factory=list)
 
     def setting_text(self) -> str:
-        return ', '.join(f'{k}={_fmt_param(v)}' for k, v in self.setting)
+        text = ', '.join(f'{k}={_fmt_param(v)}' for k, v in self.setting)
+        if self.variant:
+            text += ('; ' if text else '') + pooling.variant_text(self.variant)
+        return text
 
     def mean(self, key: str) -> Optional[float]:
         cell = self.cells.get(key)
@@ -788,6 +841,8 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
         tuple[list[Row], list[Sweep]]: The rows (sorted) and the detected sweeps.
     """
     ok = [r for r in runs if r.status == 'ok']
+    copies = pooling.mark_duplicates(ok)
+    ok = [r for r in ok if r.status == 'ok']
     cls_runs = [r for r in ok if r.task == 'cls']
     # settings: the hyper-parameters that vary within a (arch, method, teacher) group
     groups: Dict[tuple, List[Run]] = {}
@@ -803,17 +858,18 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
             setting_of[osp.realpath(run.run_dir)] = tuple((k, run.params.get(k))
                                                           for k in varying)
             identity_of[osp.realpath(run.run_dir)] = key
+    # variants: runs of one row whose configs differ in more than the seed are not pooled
+    variant_of = pooling.variants(cls_runs, lambda r: (identity_of[osp.realpath(r.run_dir)],
+                                                       setting_of[osp.realpath(r.run_dir)]))
+    for copy, kept in copies:  # a backbone exported from a copy belongs to the kept run
+        for table in (setting_of, identity_of, variant_of):
+            if osp.realpath(kept.run_dir) in table:
+                table[osp.realpath(copy.run_dir)] = table[osp.realpath(kept.run_dir)]
 
-    rows: Dict[tuple, Row] = {}
-
-    def row_for(arch, method, teacher, setting) -> Row:
-        key = (arch, method, teacher, setting)
-        if key not in rows:
-            rows[key] = Row(arch, method, teacher, setting)
-        return rows[key]
-
+    placed: List[Tuple[Run, tuple]] = []
     for run in ok:
         setting: tuple = ()
+        cls_variant: tuple = ()
         arch, method, teacher = run.arch, run.method, run.teacher
         if run.task == 'cls':
             setting = setting_of[osp.realpath(run.run_dir)]
@@ -822,12 +878,27 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
             src = osp.realpath(src) if isinstance(src, str) and src else None
             if src in identity_of:  # the classification run this backbone came from
                 setting = setting_of[src]
+                cls_variant = variant_of[src]
                 if run.method == run.provenance['method']:
                     arch, method, teacher = identity_of[src]
-        row = row_for(arch, method, teacher, setting)
+        placed.append((run, (arch, method, teacher, setting, cls_variant)))
+    transfer = [(run, key) for run, key in placed if run.task != 'cls']
+    key_of = {id(run): key for run, key in transfer}
+    transfer_variant = pooling.variants([run for run, _ in transfer],
+                                        lambda r: (key_of[id(r)], r.task, r.dataset),
+                                        prefix=lambda r: f'{r.task}: ')
+
+    rows: Dict[tuple, Row] = {}
+    for run, (arch, method, teacher, setting, cls_variant) in placed:
+        variant = variant_of[osp.realpath(run.run_dir)] if run.task == 'cls' else \
+            cls_variant + transfer_variant[osp.realpath(run.run_dir)]
+        key = (arch, method, teacher, setting, variant)
+        if key not in rows:
+            rows[key] = Row(arch, method, teacher, setting, variant)
+        row = rows[key]
         row.runs.append(run)
-        for key, value in run.metrics.items():
-            cell = row.cells.setdefault(key, Cell())
+        for metric, value in run.metrics.items():
+            cell = row.cells.setdefault(metric, Cell())
             cell.values.append(value)
             cell.seeds.append(run.seed)
             cell.runs.append(run.run_dir)
@@ -839,7 +910,7 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
     _deltas(rows.values(), baseline_method)
     ordered = sorted(rows.values(), key=lambda r: (
         r.arch, r.method != baseline_method, r.method, r.teacher or '',
-        tuple((v is None, v or 0) for _, v in r.setting)))
+        tuple((v is None, v or 0) for _, v in r.setting), r.variant))
 
     sweeps = []
     for (arch, method, teacher), members in groups.items():
@@ -848,7 +919,7 @@ def summarize(runs: Sequence[Run], baseline_method: str = 'baseline') -> Tuple[L
             continue
         a, b = axes
         group_rows = [r for r in ordered if (r.arch, r.method, r.teacher) ==
-                      (arch, method, teacher) and r.setting]
+                      (arch, method, teacher) and r.setting and not r.variant]
         xs = sorted({dict(r.setting)[a] for r in group_rows})
         ys = sorted({dict(r.setting)[b] for r in group_rows})
         grids: Dict[str, List[List[Optional[float]]]] = {}
@@ -893,23 +964,36 @@ def _provenance_fallback(rows) -> None:
 
 
 def _deltas(rows, baseline_method: str) -> None:
-    baselines: Dict[str, Row] = {}
+    """Compare every row with the baseline row of its backbone: the one of the same variant,
+    else the plain one (no setting, no variant); none when that is ambiguous."""
+    baselines: Dict[tuple, Row] = {}
     for row in rows:
-        if row.method == baseline_method and (row.arch not in baselines or not row.setting):
-            baselines[row.arch] = row
+        if row.method == baseline_method and ((row.arch, row.variant) not in baselines or
+                                              not row.setting):
+            baselines[row.arch, row.variant] = row
     for row in rows:
-        base = baselines.get(row.arch)
+        base = baselines.get((row.arch, row.variant)) or baselines.get((row.arch, ()))
         if base is None or base is row:
             continue
         for key, cell in row.cells.items():
-            ref = base.mean(key)
-            if ref is not None and cell.mean is not None:
-                cell.delta = cell.mean - ref
+            if key in base.cells:
+                cell.compare(base.cells[key])
 
 
 def collect_runs(work_dirs: Sequence[str]) -> List[Run]:
-    """Discover and read every run directory under ``work_dirs``."""
-    return [load_run(d) for d in discover_run_dirs(work_dirs)]
+    """Discover and read every run directory under ``work_dirs``.
+
+    A run that cannot be read (bad config, damaged log, unreadable provenance) does not stop
+    the others: it is returned with status ``'unreadable'`` and the error as its reason.
+    """
+    runs = []
+    for run_dir in discover_run_dirs(work_dirs):
+        try:
+            runs.append(load_run(run_dir))
+        except (ReportError, OSError) as err:
+            runs.append(Run(run_dir=run_dir, config_file='', status='unreadable',
+                            reason=str(err), warnings=[str(err)]))
+    return runs
 
 
 # ------------------------------------------------------------------------------------------
@@ -920,25 +1004,6 @@ def _atomic_write(path: str, write: Callable[[Any], None], binary: bool = False)
     buffer = io.BytesIO() if binary else io.StringIO(newline='')
     write(buffer)
     atomic_write(path, buffer.getvalue())
-
-
-def _fmt(v: Optional[float], digits: int = 2) -> str:
-    return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else \
-        f'{v:.{digits}f}'
-
-
-def format_cell(cell: Optional[Cell]) -> str:
-    """``'71.20 ± 0.14, n=2 (+1.20)'``; ``'—'`` when empty; ``†`` marks provenance values."""
-    if cell is None or cell.mean is None:
-        return MISSING
-    text = _fmt(cell.mean)
-    if cell.n > 1:
-        text += f' ± {_fmt(cell.std)}, n={cell.n}'
-    if cell.delta is not None:
-        text += f' ({cell.delta:+.2f})'
-    if cell.source == 'provenance':
-        text += ' †'
-    return text
 
 
 def _md_table(header: Sequence[str], lines: Sequence[Sequence[str]],
@@ -963,12 +1028,11 @@ def render_markdown(report: Report) -> str:
            '- Work dirs: ' + ', '.join(f'`{d}`' for d in report.work_dirs),
            f'- Note: {report.note or MISSING}',
            f'- Runs: {len(report.runs)} read, {len(report.runs) - len(report.problem_runs)} '
-           f'finished, {len(report.problem_runs)} missing / unfinished / unidentified',
+           f'in the results, {len(report.problem_runs)} left out (missing / unfinished / '
+           'unidentified / unreadable / duplicate)',
            '', '## Results', '',
-           'All values in percent (ECE too). A cell reads `mean ± sample std, n=runs` when '
-           'several runs (seeds) exist, followed by the change against the '
-           f'`{report.baseline_method}` row of the same backbone in brackets. '
-           f'{MISSING}: no run. †: read from the exported backbone\'s provenance (no '
+           'All values in percent (ECE too). ' + STATS_TEXT.format(baseline=report.baseline_method)
+           + f' {MISSING}: no run. †: read from the exported backbone\'s provenance (no '
            'classification run given). Detection: Faster R-CNN style box AP (VOC07: AP50, '
            '11-point); segmentation: mIoU.', '']
     if unused:
@@ -988,7 +1052,9 @@ def render_markdown(report: Report) -> str:
                   or MISSING] for r in problems]
         out += [_md_table(['Status', 'Work dir', 'Task', 'Backbone', 'Method', 'Reason',
                            'Progress', 'Last values'], lines), '']
-        out += ['These runs are not part of the results table.', '']
+        out += ['These runs are not part of the results table. A `duplicate` has the same '
+                'config and seed as a run that is counted (a copied or re-launched work dir).',
+                '']
     else:
         out += ['None: every run finished and was identified.', '']
 
@@ -1027,31 +1093,27 @@ def render_markdown(report: Report) -> str:
             lines.append([row.arch, row.method, row.teacher or MISSING,
                           row.setting_text() or MISSING,
                           f'{run.task} {run.dataset or ""}'.strip(),
-                          MISSING if run.seed is None else str(run.seed), f'`{run.run_dir}`',
-                          '; '.join(run.notes) or MISSING])
-    out += [_md_table(['Backbone', 'Method', 'Teacher', 'Setting', 'Task', 'Seed', 'Work dir',
-                       'Notes'], lines) if lines else 'No finished run.', '']
+                          MISSING if run.seed is None else str(run.seed), f'`{run.run_dir}`'] +
+                         [fmt_value((run.provenance or {}).get(key))
+                          for key, _ in PROVENANCE_COLUMNS] + ['; '.join(run.notes) or MISSING])
+    out += [_md_table(['Backbone', 'Method', 'Teacher', 'Setting', 'Task', 'Seed', 'Work dir'] +
+                      [label for _, label in PROVENANCE_COLUMNS] + ['Notes'], lines)
+            if lines else 'No finished run.', '']
     return '\n'.join(out)
 
 
 def render_csv(report: Report) -> str:
-    """The text of report.csv: one line per row, mean / std / n / delta per metric."""
+    """The text of report.csv: one line per row, the STAT_FIELDS of every metric."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
     header = ['backbone', 'method', 'teacher', 'setting']
     for c in COLUMNS:
-        header += [c.key, f'{c.key}_std', f'{c.key}_n', f'{c.key}_delta']
+        header += csv_header(c.key)
     writer.writerow(header)
-
-    def num(v):
-        return '' if v is None else f'{v:.6g}'
-
     for r in report.rows:
         line = [r.arch, r.method, r.teacher or '', r.setting_text()]
         for c in COLUMNS:
-            cell = r.cells.get(c.key)
-            line += [num(cell.mean), num(cell.std), cell.n, num(cell.delta)] if cell else \
-                ['', '', 0, '']
+            line += csv_values(r.cells.get(c.key))
         writer.writerow(line)
     return buf.getvalue()
 
@@ -1063,9 +1125,12 @@ def report_dict(report: Report) -> dict:
         baseline_method=report.baseline_method, units='percent',
         columns=[dict(key=c.key, label=c.label, task=c.task, log_key=c.log_key,
                       scale_to_percent=c.scale, dataset=c.dataset) for c in COLUMNS],
+        statistics=dict(level=0.95, cell='Student t interval of the mean over seeds',
+                        delta="Welch's t interval (Welch-Satterthwaite df); significant: the "
+                        'interval excludes 0'),
         rows=[dict(backbone=r.arch, method=r.method, teacher=r.teacher,
-                   setting=dict(r.setting), metrics={k: r.cells[k].to_json() for k in
-                                                     COLUMN_BY_KEY if k in r.cells})
+                   setting=dict(r.setting), variant=dict(r.variant),
+                   metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells})
               for r in report.rows],
         missing=[r.to_json() for r in report.problem_runs],
         sweeps=[dict(backbone=s.arch, method=s.method, teacher=s.teacher, x_param=s.x_param,
@@ -1074,88 +1139,6 @@ def report_dict(report: Report) -> dict:
         plots=[dict(title=t, file=f) for t, f in report.plots] +
         [dict(title=f'sweep {s.method}', file=s.plot) for s in report.sweeps if s.plot],
         runs=[r.to_json() for r in report.runs])
-
-
-# --- plots --------------------------------------------------------------------------------
-def _new_figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), layout='constrained')
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig, path: str) -> None:
-    _atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=110), binary=True)
-
-
-def plot_gain(rows: Sequence[Row], col: Column, path: str) -> bool:
-    """Scatter of Top-1 change vs the change of one transfer metric, labelled by method.
-
-    Returns:
-        bool: False (nothing written) when no row has both changes.
-    """
-    points = [(r.delta('top1'), r.delta(col.key), r) for r in rows]
-    points = [p for p in points if p[0] is not None and p[1] is not None]
-    if not points:
-        return False
-    fig = _new_figure(7.0, 5.0)
-    ax = fig.add_subplot()
-    archs = sorted({r.arch for _, _, r in points})
-    for i, arch in enumerate(archs):
-        mine = [(x, y, r) for x, y, r in points if r.arch == arch]
-        ax.scatter([p[0] for p in mine], [p[1] for p in mine], color=f'C{i}', label=arch,
-                   zorder=3)
-        for x, y, r in mine:
-            label = r.method + (f' ({r.setting_text()})' if r.setting else '')
-            ax.annotate(label, (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
-    ax.margins(x=0.3, y=0.15)
-    ax.axhline(0, color='grey', lw=0.8, ls='--')
-    ax.axvline(0, color='grey', lw=0.8, ls='--')
-    ax.set_xlabel('Top-1 change vs baseline (points)')
-    ax.set_ylabel(f'{col.label} change vs baseline (points)')
-    ax.set_title(f'Classification gain vs {col.label} gain')
-    ax.legend(title='backbone', fontsize=8)
-    _save_png(fig, path)
-    return True
-
-
-def plot_sweep(sweep: Sweep, path: str) -> None:
-    """Heatmaps of Top-1, ECE and the transfer metric(s) over a two-parameter grid."""
-    import numpy as np
-    keys = ['top1', 'ece'] + [c.key for c in TRANSFER_COLUMNS if c.key in sweep.grids]
-    if len(keys) == 2:
-        keys.append(None)  # keep the third panel, saying there is no transfer run
-    fig = _new_figure(4.2 * len(keys), 3.8)
-    for i, key in enumerate(keys):
-        ax = fig.add_subplot(1, len(keys), i + 1)
-        grid = sweep.grids.get(key) if key else None
-        if grid is None:
-            ax.text(0.5, 0.5, 'no run' if key else 'no transfer run', ha='center',
-                    va='center', transform=ax.transAxes)
-            ax.set_title(COLUMN_BY_KEY[key].label if key else 'transfer')
-            ax.set_xticks([])
-            ax.set_yticks([])
-            continue
-        data = np.ma.masked_invalid(np.array([[np.nan if v is None else v for v in line]
-                                              for line in grid], dtype=float))
-        image = ax.imshow(data, origin='lower', aspect='auto',
-                          cmap='viridis_r' if key == 'ece' else 'viridis')
-        fig.colorbar(image, ax=ax, shrink=0.85)
-        for yi in range(data.shape[0]):
-            for xi in range(data.shape[1]):
-                if not data.mask[yi, xi]:
-                    r, g, b, _ = image.cmap(image.norm(data[yi, xi]))
-                    dark_bg = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                    ax.text(xi, yi, f'{data[yi, xi]:.1f}', ha='center', va='center',
-                            fontsize=8, color='white' if dark_bg else 'black')
-        ax.set_xticks(range(len(sweep.x_values)), [_fmt_param(v) for v in sweep.x_values])
-        ax.set_yticks(range(len(sweep.y_values)), [_fmt_param(v) for v in sweep.y_values])
-        ax.set_xlabel(sweep.x_param)
-        ax.set_ylabel(sweep.y_param)
-        ax.set_title(COLUMN_BY_KEY[key].label + ' (%)')
-    fig.suptitle(f'{sweep.method}: {sweep.teacher or "?"} -> {sweep.arch}')
-    _save_png(fig, path)
 
 
 def _safe_name(text: str) -> str:
@@ -1185,13 +1168,39 @@ def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]
                           'overwrite the report')
     old_plots = _previous_plots(out_dir) if existing else []
 
-    written = []
+    # all-or-nothing: every file is rendered into a temporary directory first; only when all
+    # of them exist are they moved into place (report.md last), so a crash while rendering
+    # leaves the previous report untouched
+    tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out_dir)
+    try:
+        names = _render_all(report, tmp)
+        for name in names:
+            os.replace(osp.join(tmp, name), osp.join(out_dir, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name in os.listdir(out_dir):  # left by a writer killed an hour ago or more
+        path = osp.join(out_dir, name)
+        if name.startswith(TMP_PREFIX) and osp.isdir(path) and not osp.islink(path) and \
+                time.time() - osp.getmtime(path) > 3600:
+            shutil.rmtree(path, ignore_errors=True)
+    for name in old_plots:  # plots of an earlier report that this one no longer has
+        path = osp.join(out_dir, name)
+        if name not in names and osp.isfile(path) and name.endswith('.png') and \
+                osp.basename(name) == name:
+            os.unlink(path)
+    return [osp.join(out_dir, name) for name in names]
+
+
+def _render_all(report: Report, out_dir: str) -> List[str]:
+    """Write the plots, report.csv, report.json and report.md (last) into ``out_dir``."""
+    from .report_plots import plot_gain, plot_sweep  # matplotlib only when writing
+    names = []
     report.plots = []
     for col in (c for c in TRANSFER_COLUMNS if c.headline):
         name = f'gain_{col.key}.png'
         if plot_gain(report.rows, col, osp.join(out_dir, name)):
             report.plots.append((f'Top-1 gain vs {col.label} gain', name))
-            written.append(osp.join(out_dir, name))
+            names.append(name)
     per_method: Dict[str, int] = {}
     for sw in report.sweeps:
         per_method[sw.method] = per_method.get(sw.method, 0) + 1
@@ -1201,18 +1210,12 @@ def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]
             f'{_safe_name(sw.arch)}.png'
         plot_sweep(sw, osp.join(out_dir, name))
         sw.plot = name
-        written.append(osp.join(out_dir, name))
-    for name in old_plots:  # plots of an earlier report that this one no longer has
-        path = osp.join(out_dir, name)
-        if path not in written and osp.isfile(path) and name.endswith('.png') and \
-                osp.basename(name) == name:
-            os.unlink(path)
-
+        names.append(name)
     _atomic_write(osp.join(out_dir, 'report.csv'), lambda f: f.write(render_csv(report)))
     _atomic_write(osp.join(out_dir, 'report.json'), lambda f: f.write(
         json.dumps(report_dict(report), indent=2, allow_nan=False) + '\n'))
     _atomic_write(osp.join(out_dir, 'report.md'), lambda f: f.write(render_markdown(report)))
-    return written + [osp.join(out_dir, f) for f in ('report.csv', 'report.json', 'report.md')]
+    return names + ['report.csv', 'report.json', 'report.md']
 
 
 def _previous_plots(out_dir: str) -> List[str]:

@@ -43,8 +43,11 @@ def main(argv=None) -> int:
     except ReportError as err:
         print(f'transfer_report: error: {err}', file=sys.stderr)
         return 1
+    for run in report.runs:
+        for warning in run.warnings:
+            print(f'transfer_report: warning: {warning}', file=sys.stderr)
     print(f'{len(report.runs)} runs -> {len(report.rows)} rows, '
-          f'{len(report.problem_runs)} missing/unfinished, {len(report.plots)} gain plots, '
+          f'{len(report.problem_runs)} left out (listed), {len(report.plots)} gain plots, '
           f'{len(report.sweeps)} sweeps; wrote {osp.join(args.out, "report.md")} '
           f'({time.time() - start:.1f}s)')
     return 0
