@@ -377,8 +377,8 @@ def _check_coco(ds: dict) -> Tuple[dict, List[str], str]:
         elif not isinstance(name, str) or not osp.isfile(osp.join(img_dir or '', name)):
             problems.append(f'{ann}: images[{i}] file {osp.join(img_dir or "", str(name))} '
                             'not found')
-        elif image_problem(osp.join(img_dir or '', name)):
-            problems.append(f'{ann}: images[{i}] ' + image_problem(osp.join(img_dir or '', name)))
+        elif (unreadable := image_problem(osp.join(img_dir or '', name))) is not None:
+            problems.append(f'{ann}: images[{i}] {unreadable}')
         else:
             images.append(img)
     all_ids = {img['id'] for img in data['images']

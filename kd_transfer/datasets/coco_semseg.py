@@ -142,9 +142,9 @@ def _check_annotation(ann, index: int, images: Dict[int, dict],
             if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
                        for c in counts):
                 return f'{where}: uncompressed RLE "counts" must be non-negative integers'
-            if sum(counts) != img['height'] * img['width']:
-                return (f'{where}: uncompressed RLE "counts" sum to {sum(counts)}, expected '
-                        f'height x width = {img["height"] * img["width"]}')
+            if sum(counts) > img['height'] * img['width']:  # pycocotools refuses these
+                return (f'{where}: uncompressed RLE "counts" sum to {sum(counts)}, more than '
+                        f'height x width = {img["height"] * img["width"]} pixels')
         elif not isinstance(counts, str) or not counts:
             return (f'{where}: RLE "counts" must be a list of run lengths (uncompressed) or '
                     f'a non-empty string (compressed), got {type(counts).__name__}')

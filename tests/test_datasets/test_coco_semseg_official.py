@@ -227,8 +227,8 @@ def test_bad_uncompressed_rle_is_named_and_skipped_alone(official, tmp_path):
     data['annotations'][3]['segmentation']['counts'][-1] += 5  # sums to more than H x W
     root = write_coco(tmp_path / 'coco', data)
     with pytest.raises(ValueError, match=r'annotations\[3\] \(id 900100139\): uncompressed RLE '
-                                         rf'"counts" sum to {H * W + 5}, expected height x '
-                                         rf'width = {H * W}'):
+                                         rf'"counts" sum to {H * W + 5}, more than height x '
+                                         rf'width = {H * W} pixels'):
         convert_coco_to_semseg(root, tmp_path / 'out', splits=['val2017'], log=lambda m: None)
     summary = convert_coco_to_semseg(root, tmp_path / 'out', splits=['val2017'],
                                      on_error='skip', log=lambda m: None)
