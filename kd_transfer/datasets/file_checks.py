@@ -106,7 +106,9 @@ def mask_problem(mask_path: str, image_path: Optional[str] = None,
     if num_classes is not None:
         try:
             with Image.open(mask_path) as img:
-                values = np.unique(np.asarray(img))
+                labels = np.asarray(img)
+            values = (np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+                      if labels.dtype == np.uint8 else np.unique(labels))  # bincount: O(pixels)
         except (OSError, ValueError) as err:
             return f'mask {mask_path} cannot be decoded ({type(err).__name__}: {err})'
         top = num_classes if reduce_zero_label else num_classes - 1
