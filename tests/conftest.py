@@ -5,7 +5,7 @@ and returns its root directory::
 
     <root>/VOCdevkit/VOC2007/{JPEGImages,Annotations,SegmentationClass}/000001..000012.*
         ImageSets/Main/{trainval (000001-000008), train, val, test (000009-000012)}.txt
-        ImageSets/Segmentation/{train (=trainval), val (=test), trainval (all), test}.txt
+        ImageSets/Segmentation/{train (=trainval), val (=test), trainval, test}.txt
     <root>/coco/annotations/instances_{train2017,val2017}.json   (8 and 4 images)
     <root>/coco/{train2017,val2017}/*.jpg
     <root>/cifar100/cifar-100-python/{train (64 images), test (32 images), meta}

@@ -8,7 +8,10 @@
 Reads COCO_ROOT/annotations/instances_<split>.json (and checks COCO_ROOT/<split>/ images),
 writes DIR/<split>/<image>.png and DIR/classes.txt atomically. DIR defaults to
 COCO_ROOT/semseg_<classes>. Labels: 0 background, 1..80 COCO things (coco80) or 1..20 VOC
-classes (voc20, other categories -> 0), 255 on crowd regions. Read them with
+classes (voc20; other categories paint nothing, so never over a VOC object), 255 on crowd
+regions. Polygons, multi-polygons, compressed and uncompressed (official iscrowd=1) RLE are
+decoded as pycocotools' annToMask; smaller instances end on top (docs/coco_semseg.md). Read
+them with
     dict(type='COCOSemSegDataset', classes_variant='coco80', data_root=COCO_ROOT,
          data_prefix=dict(img_path='train2017', seg_map_path='semseg_coco80/train2017'))
 """

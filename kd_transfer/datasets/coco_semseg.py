@@ -7,9 +7,18 @@ palette PNG per image, ``<out>/<split>/<image stem>.png``, plus ``<out>/classes.
 * ``classes='voc20'``: 0 = background, 1..20 = the VOC classes (COCO categories that are VOC
   classes, e.g. airplane -> aeroplane, couch -> sofa, tv -> tvmonitor); other categories are 0.
 
-Crowd regions (``iscrowd=1``) of a foreground class are 255 (ignored); they are painted
-first, then the non-crowd instances from the largest to the smallest so small objects stay
-visible where instances overlap.
+Each ``segmentation`` (polygons, multi-polygon instances, compressed RLE with string
+``counts`` and the uncompressed RLE ``{"counts": [ints], "size": [h, w]}`` of every
+``iscrowd: 1`` annotation of the official files) is decoded as pycocotools'
+``COCO.annToMask`` decodes it. Painting rule (docs/coco_semseg.md):
+
+1. everything starts as background (0);
+2. annotations whose category is outside the label space (``voc20``: the 60 non-VOC
+   categories) paint nothing, so they never overwrite a VOC object;
+3. crowd regions (``iscrowd=1``) of the label space become 255 (ignored);
+4. the non-crowd instances of the label space are painted over that, from the largest mask
+   (pixel count) to the smallest, so a small object lying on a large one stays visible;
+   equal areas are painted in json order (the later one ends on top).
 
 ``COCOSemSegDataset`` (registered in mmseg's ``DATASETS`` when mmseg is installed) reads the
 images with these masks, ``classes_variant`` choosing the 81- or 21-class label space.
@@ -48,7 +57,8 @@ def category_to_label(categories: Sequence[dict], variant: str,
                       source: str = '<json>') -> Dict[int, int]:
     """Map the ``category_id`` of a COCO json to labels of the chosen label space.
 
-    Categories are matched by name against the 80 COCO thing categories.
+    Categories are matched by name against the 80 COCO thing categories; an id or a name
+    given twice is refused (the second entry would silently relabel or drop annotations).
 
     Args:
         categories (Sequence[dict]): The json's ``categories`` entries (``id`` and ``name``).
@@ -59,10 +69,12 @@ def category_to_label(categories: Sequence[dict], variant: str,
         dict[int, int]: category id -> label (0 for categories outside a ``voc20`` space).
 
     Raises:
-        ValueError: A category lacks ``id`` / ``name`` or is not a COCO thing category.
+        ValueError: A category lacks ``id`` / ``name``, is not a COCO thing category, or
+            repeats the id or the name of an earlier one.
     """
     classes = semseg_classes(variant)
     lut = {}
+    names: Dict[str, int] = {}
     coco_names = {name for _, name, _ in COCO_CATEGORIES}
     for i, cat in enumerate(categories):
         if not isinstance(cat, dict) or not isinstance(cat.get('id'), int) \
@@ -73,6 +85,13 @@ def category_to_label(categories: Sequence[dict], variant: str,
         if name not in coco_names:
             raise ValueError(f'{source}: categories[{i}] name {name!r} is not one of the 80 '
                              'COCO thing categories')
+        if cat['id'] in lut:
+            raise ValueError(f'{source}: categories[{i}] ({name!r}) repeats category id '
+                             f'{cat["id"]}; each category needs its own id')
+        if name in names:
+            raise ValueError(f'{source}: categories[{i}] repeats the name {name!r} of '
+                             f'categories[{names[name]}]; each category must appear once')
+        names[name] = i
         if variant == 'coco80':
             lut[cat['id']] = classes.index(name)
         else:
@@ -110,57 +129,93 @@ def _check_annotation(ann, index: int, images: Dict[int, dict],
             return f'{where} has an empty segmentation list'
         for poly in seg:
             if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2 or not all(
-                    isinstance(v, (int, float)) and np.isfinite(v) for v in poly):
+                    _is_number(v) and np.isfinite(v) for v in poly):
                 return (f'{where}: each polygon must be a list of an even number (>= 6) of '
                         f'finite coordinates, got {str(poly)[:80]}')
     elif isinstance(seg, dict):
-        if list(seg.get('size', [])) != [img['height'], img['width']]:
-            return (f'{where}: RLE size {seg.get("size")!r} does not match the image size '
-                    f'[{img["height"]}, {img["width"]}]')
-        if not isinstance(seg.get('counts'), (list, str, bytes)):
-            return f'{where}: RLE "counts" must be a list or a string'
+        size = seg.get('size')
+        if not isinstance(size, list) or size != [img['height'], img['width']]:
+            return (f'{where}: RLE "size" {size!r} does not match the image size [height, '
+                    f'width] = [{img["height"]}, {img["width"]}]')
+        counts = seg.get('counts')
+        if isinstance(counts, list):  # uncompressed RLE (the official iscrowd=1 entries)
+            if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                       for c in counts):
+                return f'{where}: uncompressed RLE "counts" must be non-negative integers'
+            if sum(counts) > img['height'] * img['width']:  # pycocotools refuses these
+                return (f'{where}: uncompressed RLE "counts" sum to {sum(counts)}, more than '
+                        f'height x width = {img["height"] * img["width"]} pixels')
+        elif not isinstance(counts, str) or not counts:
+            return (f'{where}: RLE "counts" must be a list of run lengths (uncompressed) or '
+                    f'a non-empty string (compressed), got {type(counts).__name__}')
     else:
         return f'{where} needs a "segmentation" (polygon list or RLE dict), got {seg!r}'
     return None
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def annotation_mask(segmentation, height: int, width: int) -> np.ndarray:
-    """Decode a COCO ``segmentation`` (polygons or RLE) into a bool ``height x width`` mask."""
+    """Decode a COCO ``segmentation`` into a bool ``height x width`` mask, as pycocotools'
+    ``COCO.annToMask`` does: polygons (one instance may have several) are rasterised and
+    merged, an uncompressed RLE (``counts`` a list of run lengths) is compressed first, a
+    compressed RLE (``counts`` a string) is decoded as it is."""
     from pycocotools import mask as mask_utils  # imported here: only the converter needs it
     if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        polygons = [[float(v) for v in poly] for poly in segmentation]
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     elif isinstance(segmentation.get('counts'), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
+        # pycocotools' C code takes the run lengths as unsigned 32-bit ints
+        rle = mask_utils.frPyObjects(
+            dict(size=[int(v) for v in segmentation['size']],
+                 counts=[int(c) for c in segmentation['counts']]), height, width)
     else:
-        rle = dict(segmentation)
+        rle = dict(size=[int(v) for v in segmentation['size']], counts=segmentation['counts'])
         if isinstance(rle['counts'], str):
             rle['counts'] = rle['counts'].encode('ascii')
-    return mask_utils.decode(rle).astype(bool)
+    mask = mask_utils.decode(rle)
+    if mask.shape != (height, width):
+        raise ValueError(f'decoded mask is {mask.shape[0]} x {mask.shape[1]}, expected '
+                         f'{height} x {width}')
+    return mask.astype(bool)
 
 
 def render_semantic_mask(image: dict, annotations: Sequence[dict],
                          lut: Dict[int, int]) -> np.ndarray:
-    """Paint the semantic label map of one image.
+    """Paint the semantic label map of one image (the rule of the module docstring).
 
     Args:
         image (dict): The json's image entry (``height``, ``width``).
         annotations (Sequence[dict]): Its (validated) annotations.
-        lut (dict[int, int]): category id -> label.
+        lut (dict[int, int]): category id -> label (0: outside the label space).
 
     Returns:
         np.ndarray: ``height x width`` uint8 labels (255 on crowd regions of foreground classes).
+
+    Raises:
+        ValueError: pycocotools could not decode a segmentation; the message names the
+            annotation id.
     """
     h, w = image['height'], image['width']
     labels = np.zeros((h, w), dtype=np.uint8)
     instances = []
+    crowd = np.zeros((h, w), dtype=bool)
     for ann in annotations:
-        mask = annotation_mask(ann['segmentation'], h, w)
+        try:  # decoded even when unused, so a broken entry is reported in every label space
+            mask = annotation_mask(ann['segmentation'], h, w)
+        except Exception as err:  # pycocotools raises several types
+            raise ValueError(f'annotation id {ann.get("id")!r}: cannot decode its '
+                             f'segmentation ({err})') from err
         label = lut[ann['category_id']]
+        if label == 0:  # outside the label space: never overwrites a labelled object
+            continue
         if ann.get('iscrowd', 0):
-            if label:
-                labels[mask] = IGNORE_INDEX
+            crowd |= mask
         else:
             instances.append((int(mask.sum()), mask, label))
+    labels[crowd] = IGNORE_INDEX
     for _, mask, label in sorted(instances, key=lambda t: -t[0]):  # stable: ties keep json order
         labels[mask] = label
     return labels
@@ -218,15 +273,24 @@ def _convert_split(coco_root: Path, split: str, out_split: Path, variant: str,
     total, used, written = len(images), 0, 0
     step = max(1, total // 10)
     for n, (image_id, img) in enumerate(images.items(), 1):
+        anns = per_image[image_id]
         try:
-            labels = render_semantic_mask(img, per_image[image_id], lut)
-        except Exception as err:  # pycocotools refused a segmentation
-            bad(f'image id {image_id}: cannot decode its segmentations ({err})')
-            continue
+            labels = render_semantic_mask(img, anns, lut)
+        except ValueError:  # find the entries pycocotools refuses; skip only those
+            anns = []
+            for ann in per_image[image_id]:
+                try:
+                    annotation_mask(ann['segmentation'], img['height'], img['width'])
+                except Exception as err:
+                    bad(f'image id {image_id}: annotation id {ann.get("id")!r}: cannot '
+                        f'decode its segmentation ({err})')
+                else:
+                    anns.append(ann)
+            labels = render_semantic_mask(img, anns, lut)
         png = Image.fromarray(labels)  # 'L'; putpalette makes it 'P'
         png.putpalette(palette)
         png.save(out_split / (Path(img['file_name']).stem + '.png'), format='PNG')
-        used += len(per_image[image_id])
+        used += len(anns)
         written += 1
         if n % step == 0 or n == total:
             log(f'[coco_to_semseg {split}] {n}/{total} images')

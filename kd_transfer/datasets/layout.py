@@ -5,9 +5,10 @@ missing file or a broken annotation, often without naming it. These checks run b
 training and raise an error that names the file and what was expected there.
 """
 import json
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import List, Union
+from typing import List, Optional, Sequence, Union
 
 PathLike = Union[str, Path]
 VOC_LAYOUT = ('<data_root>/VOCdevkit/VOC2007/{JPEGImages/<id>.jpg, Annotations/<id>.xml, '
@@ -26,18 +27,25 @@ def _read_ids(path: Path) -> List[str]:
     return ids
 
 
-def check_voc_annotation(path: PathLike) -> int:
+def check_voc_annotation(path: PathLike, classes: Optional[Sequence[str]] = None) -> int:
     """Parse one VOC XML file and check the fields mmdet reads.
+
+    mmdet's ``XMLDataset`` reads ``size/width``, ``size/height`` and, per object, ``name``,
+    ``difficult`` (``int(text)``) and the four ``bndbox`` values (``int(float(text))``); it
+    silently drops an object whose name is not in the dataset's classes.
 
     Args:
         path (str | Path): The ``Annotations/<id>.xml`` file.
+        classes (Sequence[str], optional): The dataset's class names; an object of another
+            class is an error (mmdet would drop it without a word).
 
     Returns:
         int: Number of objects.
 
     Raises:
         FileNotFoundError: The file is missing.
-        ValueError: Malformed XML or a missing / non-numeric field (named in the message).
+        ValueError: Malformed XML, a missing / non-numeric / non-finite field, a ``difficult``
+            other than 0 or 1, or an unknown class (the file, object and field are named).
     """
     path = Path(path)
     if not path.is_file():
@@ -53,15 +61,27 @@ def check_voc_annotation(path: PathLike) -> int:
                              f'{text!r}')
     objects = root.findall('object')
     for i, obj in enumerate(objects):
-        if not (obj.findtext('name') or '').strip():
+        name = (obj.findtext('name') or '').strip()
+        if not name:
             raise ValueError(f'VOC annotation {path}: object {i} has no <name>')
+        if classes is not None and name not in classes:
+            raise ValueError(f'VOC annotation {path}: object {i} <name> {name!r} is not one of '
+                             f'the dataset classes ({", ".join(classes)}); mmdet would drop '
+                             'it silently')
+        difficult = obj.findtext('difficult')
+        if difficult is not None and difficult.strip() not in ('0', '1'):
+            raise ValueError(f'VOC annotation {path}: object {i} <difficult> must be 0 or 1, '
+                             f'got {difficult!r}')
         for key in ('xmin', 'ymin', 'xmax', 'ymax'):
             text = obj.findtext(f'bndbox/{key}')
             try:
-                float(text)
+                value = float(text)
             except (TypeError, ValueError):
                 raise ValueError(f'VOC annotation {path}: object {i} <bndbox><{key}> must be a '
                                  f'number, got {text!r}') from None
+            if not math.isfinite(value):
+                raise ValueError(f'VOC annotation {path}: object {i} <bndbox><{key}> must be a '
+                                 f'finite number, got {text!r}')
     return len(objects)
 
 

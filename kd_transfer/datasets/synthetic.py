@@ -216,10 +216,11 @@ def write_voc(root: Path, seed: int, num_train: int, num_val: int, size: int,
     """Write ``root/VOCdevkit/VOC2007``.
 
     Images ``000001 .. num_train`` form ``Main/trainval`` (split alternately into ``train`` and
-    ``val``); the next ``num_val`` images form ``Main/test``. For segmentation,
-    ``Segmentation/train`` lists all trainval images and ``Segmentation/val`` (= ``test``) the
-    held-out ones, so mmseg's usual ``train.txt`` / ``val.txt`` pair trains and tests on
-    disjoint sets; ``Segmentation/trainval`` lists both.
+    ``val``); the next ``num_val`` images form ``Main/test``. For segmentation, as in the real
+    VOC2007, ``Segmentation/trainval`` and ``Segmentation/test`` are disjoint (the same images
+    as ``Main/trainval`` and ``Main/test``); ``Segmentation/train`` lists all trainval images and
+    ``Segmentation/val`` (= ``test``) the held-out ones, so mmseg's usual ``train.txt`` /
+    ``val.txt`` pair also trains and tests on disjoint sets.
 
     Args:
         root (Path): Output root (the temporary directory of :func:`make_synthetic_data`).
@@ -261,7 +262,7 @@ def write_voc(root: Path, seed: int, num_train: int, num_val: int, size: int,
     _write_lines(main / 'test.txt', test)
     _write_lines(seg_sets / 'train.txt', trainval)
     _write_lines(seg_sets / 'val.txt', test)
-    _write_lines(seg_sets / 'trainval.txt', ids)
+    _write_lines(seg_sets / 'trainval.txt', trainval)  # disjoint from test, as VOC2007
     _write_lines(seg_sets / 'test.txt', test)
     return dict(sorted(counts.items()))
 

@@ -75,6 +75,12 @@ def test_voc_layout_and_annotations(synthetic_data):
     seg_sets = voc / 'ImageSets' / 'Segmentation'
     assert seg_sets.joinpath('train.txt').read_text().split() == trainval
     assert seg_sets.joinpath('val.txt').read_text().split() == test
+    # issue 13 item 10: as in the real VOC2007, the segmentation trainval and test sets are
+    # disjoint (the demo's VOC mIoU was measured on training images)
+    seg_trainval = seg_sets.joinpath('trainval.txt').read_text().split()
+    seg_test = seg_sets.joinpath('test.txt').read_text().split()
+    assert seg_trainval == trainval and seg_test == test
+    assert not set(seg_trainval) & set(seg_test)
     palette = None
     for image_id in trainval + test:
         root = ET.parse(voc / 'Annotations' / f'{image_id}.xml').getroot()
