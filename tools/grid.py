@@ -55,7 +55,10 @@ def dry_run(graph, root: str, out=print) -> None:
         seed = '' if job.seed is None else f', seed {job.seed}'
         out(f'[{k}/{len(jobs)}] {job.name}  ({job.stage}{seed}; {job_state(job)})')
         out(f'    $ {job.command_text()}')
-        out(f'    after: {", ".join(job.deps) if job.deps else "-"}')
+        if job.always and len(job.deps) == len(jobs) - 1:
+            out(f'    after: every other job ({len(job.deps)}), whether it succeeded or not')
+        else:
+            out(f'    after: {", ".join(job.deps) if job.deps else "-"}')
 
 
 def main(argv=None) -> int:

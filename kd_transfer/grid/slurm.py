@@ -147,9 +147,14 @@ def _header(arr: Array, partition: str, out_dir: str, gpus_per_node: int,
 
 def write_slurm(graph: JobGraph, out_dir: str, spec_path: str, work_root: str, partition: str,
                 python: str, grid_tool: str, gpus_per_node: int = 8, cpus_per_task: int = 5,
-                time_limit: Optional[str] = None) -> List[Array]:
-    """Write one script per array and ``submit.sh`` into ``out_dir``; returns the arrays."""
+                time_limit: Optional[str] = None, cwd: Optional[str] = None) -> List[Array]:
+    """Write one script per array and ``submit.sh`` into ``out_dir``; returns the arrays.
+
+    The jobs run in ``cwd`` (default: the current directory), where the configs' relative
+    paths (``data/``, ``checkpoints/``) are meant to resolve, as for a local run.
+    """
     arrays = plan_arrays(graph)
+    cwd = cwd or os.getcwd()
     os.makedirs(osp.join(out_dir, 'logs'), exist_ok=True)
     q = shlex.quote
     for arr in arrays:
@@ -157,6 +162,7 @@ def write_slurm(graph: JobGraph, out_dir: str, spec_path: str, work_root: str, p
         lines += ['set -euo pipefail', 'case "$SLURM_ARRAY_TASK_ID" in']
         lines += [f'  {i}) JOB={q(name)} ;;' for i, name in sorted(arr.tasks.items())]
         lines += ['  *) echo "no job for task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;', 'esac',
+                  f'cd {q(cwd)}',
                   '# a per-job rendezvous port: two jobs on one node do not clash',
                   'export MASTER_PORT=${MASTER_PORT:-$((10000 + SLURM_JOB_ID % 50000))}',
                   f'exec {q(python)} {q(grid_tool)} {q(spec_path)} --work-root {q(work_root)} '

@@ -142,7 +142,7 @@ class Expander:
     def classification(self) -> None:
         cls = self.spec.get('classification')
         if not cls:
-            self.cls_stems: Dict[str, List[int]] = {}
+            self.cls_stems: Dict[str, dict] = {}
             return
         where = f'{self.where}: classification'
         cls = _keys(cls, CLS_KEYS, where)
@@ -157,15 +157,16 @@ class Expander:
         gpus, derive = cls.get('gpus', 1), cls.get('derive')
         self.cls_stems = {}
 
-        def run(stem: str, stage: str, seed: int, extra: dict, deps: List[str]) -> Job:
+        def run(arch: str, method: str, stage: str, seed: int, extra: dict, deps: List[str],
+                teacher: str = '') -> Job:
+            stem = f'baseline_{arch}' if method == 'baseline' else f'{method}_{teacher}_{arch}'
             config = self._config(f'{cdir}/{stem}.py', f'{where}: {stage} {stem}')
-            method = 'baseline' if stem.startswith('baseline_') else stem.split('_')[0]
             opts = dict(options, **(per_method.get(method) or {}), **extra)
             job = self._train(f'cls/{stem}/s{seed}', stage, config, seed, opts, deps, gpus,
                               derive)
-            self.cls_stems.setdefault(stem, [])
-            if seed not in self.cls_stems[stem]:
-                self.cls_stems[stem].append(seed)
+            entry = self.cls_stems.setdefault(stem, dict(arch=arch, method=method, seeds=[]))
+            if seed not in entry['seeds']:
+                entry['seeds'].append(seed)
             return job
 
         teachers: Dict[str, Optional[str]] = {}
@@ -175,21 +176,21 @@ class Expander:
             if teacher in external:
                 teachers[teacher] = None
             else:
-                teachers[teacher] = run(f'baseline_{teacher}', 'teacher', teacher_seed, {},
+                teachers[teacher] = run(teacher, 'baseline', 'teacher', teacher_seed, {},
                                         []).name
         students = list(dict.fromkeys(s for _, s in pairs))
         if cls.get('baselines', True):
             for student in students:
                 for seed in self.seeds:
-                    run(f'baseline_{student}', 'baseline', seed, {}, [])
+                    run(student, 'baseline', 'baseline', seed, {}, [])
         for teacher, student in pairs:
             tjob = teachers[teacher]
             ckpt = self._path(external[teacher]) if tjob is None else \
                 osp.join(self.graph[tjob].work_dir, FINAL)
             for method in methods:
                 for seed in self.seeds:
-                    run(f'{method}_{teacher}_{student}', 'distill', seed,
-                        {'model.teacher_checkpoint': ckpt}, [tjob] if tjob else [])
+                    run(student, method, 'distill', seed, {'model.teacher_checkpoint': ckpt},
+                        [tjob] if tjob else [], teacher)
 
     def export(self, stem: str, seed: int, where: str) -> Job:
         """The export job of classification run ``stem`` at ``seed`` (added once)."""
@@ -217,15 +218,11 @@ class Expander:
             for student in students:
                 config = self._config(entry['config'].replace('{student}', student),
                                       f'{where} ({student})')
-                stems = [s for s in self.cls_stems if s == f'baseline_{student}' or
-                         s.endswith(f'_{student}') and not s.startswith('baseline_')]
-                if methods is not None:
-                    stems = [s for s in stems if s.split('_')[0] in methods]
+                stems = [s for s, run in self.cls_stems.items() if run['arch'] == student and
+                         (methods is None or run['method'] in methods)]
                 _need(stems, where, f'no classification run of student {student!r} in the grid')
                 for stem in stems:
-                    for seed in self.cls_stems[stem]:
-                        if stem.startswith('baseline_') and seed not in self.seeds:
-                            continue  # the teacher's own seed only
+                    for seed in self.cls_stems[stem]['seeds']:
                         exp = self.export(stem, seed, where)
                         opts = dict(entry.get('cfg_options') or {}, **{key: exp.outputs[0]})
                         self._train(f"{entry['name']}/{stem}/s{seed}", entry['name'], config,

@@ -314,3 +314,17 @@ def test_short_cls_derived_config(tmp_path):
     assert cfg.param_scheduler[0]['milestones'] == [3]
     assert cfg.model.distill_losses[0]['warmup'] == 1  # 20 epochs in the config
     assert cfg.model.student.backbone.depth == 20  # the model is the config's own
+
+
+def test_method_options_and_transfer_filter(tmp_path):
+    graph = expand_spec(dict(
+        _file='s.py', work_root=str(tmp_path), seeds=[0],
+        classification=dict(config_dir='configs/distill/cifar100', methods=['kd', 'focal_kd'],
+                            pairs=[('resnet32x4', 'resnet8x4')],
+                            method_cfg_options=dict(focal_kd={'model.ce_weight': 0.5})),
+        transfer=[dict(name='det', students=['resnet8x4'], methods=['baseline', 'focal_kd'],
+                       config='configs/transfer/det/faster-rcnn_{student}_fpn_voc07.py')]))
+    assert 'model.ce_weight=0.5' in graph['cls/focal_kd_resnet32x4_resnet8x4/s0'].argv
+    assert 'model.ce_weight=0.5' not in graph['cls/kd_resnet32x4_resnet8x4/s0'].argv
+    assert sorted(n for n in graph.jobs if n.startswith('det/')) == [
+        'det/baseline_resnet8x4/s0', 'det/focal_kd_resnet32x4_resnet8x4/s0']
