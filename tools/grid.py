@@ -106,6 +106,10 @@ def main(argv=None) -> int:
               f'{osp.join(osp.abspath(args.slurm), "submit.sh")}')
         return 0
     results = run_graph(graph, root, args.launcher, args.gpus)
+    report = graph.jobs.get('report')
+    if report is not None and results.get('report') == 'done':
+        out_dir = report.argv[report.argv.index('--out') + 1]
+        print(f"[grid] report: {osp.join(out_dir, 'report.md')}")
     return 1 if any(r in ('failed', 'blocked') for r in results.values()) else 0
 
 

@@ -35,7 +35,8 @@ class Job:
     """One step of the pipeline.
 
     Attributes:
-        name (str): Unique name, also the work dir below the work root (``cls/kd_resnet56_resnet20/s0``).
+        name (str): Unique name, also the work dir below the work root
+            (``cls/kd_resnet56_resnet20/s0``).
         kind (str): ``setup``, ``train``, ``export``, ``report`` (train jobs get ``--resume``,
             launchers and ``final.pth``).
         stage (str): Group for printing and for Slurm arrays (``teacher``, ``baseline``,

@@ -6,8 +6,8 @@ described in ``docs/grid.md``. In short::
     seeds = [0, 1, 2]
     classification = dict(config_dir='configs/distill/cifar100', methods=['kd', 'dkd'],
                           pairs=[('resnet56', 'resnet20')])
-    transfer = [dict(name='det_voc07', config='configs/transfer/det/faster-rcnn_{student}_fpn_voc07.py',
-                     students=['resnet20'])]
+    transfer = [dict(name='det_voc07', students=['resnet20'],
+                     config='configs/transfer/det/faster-rcnn_{student}_fpn_voc07.py')]
     hooks = [dict(name='reviewkd_hook', config='configs/reviewkd/...py', teacher=dict(...))]
 
 expands into: setup jobs, teachers (``baseline_<teacher>`` at ``teacher_seed``, unless a
@@ -28,7 +28,7 @@ TOP_LEVEL = ('work_root', 'seeds', 'python', 'tools', 'setup', 'classification',
 CLS_KEYS = ('config_dir', 'pairs', 'methods', 'baselines', 'teacher_seed', 'teacher_checkpoints',
             'cfg_options', 'method_cfg_options', 'gpus', 'derive')
 TRANSFER_KEYS = ('name', 'config', 'students', 'methods', 'gpus', 'cfg_options', 'derive',
-                 'checkpoint_option')
+                 'checkpoint_option', 'scratch')
 HOOK_KEYS = ('name', 'config', 'teacher', 'student_backbone', 'seeds', 'gpus', 'cfg_options',
              'derive', 'teacher_checkpoint_option', 'checkpoint_option')
 HOOK_TEACHER_KEYS = ('config', 'checkpoint', 'backbone', 'seed', 'gpus', 'cfg_options', 'derive')
@@ -171,7 +171,7 @@ class Expander:
 
         teachers: Dict[str, Optional[str]] = {}
         for teacher, _ in pairs:
-            if teacher in teachers:
+            if teacher in teachers or not methods:  # no distilled student: no teacher needed
                 continue
             if teacher in external:
                 teachers[teacher] = None
@@ -183,7 +183,7 @@ class Expander:
             for student in students:
                 for seed in self.seeds:
                     run(student, 'baseline', 'baseline', seed, {}, [])
-        for teacher, student in pairs:
+        for teacher, student in pairs if methods else []:
             tjob = teachers[teacher]
             ckpt = self._path(external[teacher]) if tjob is None else \
                 osp.join(self.graph[tjob].work_dir, FINAL)
@@ -227,6 +227,13 @@ class Expander:
                         opts = dict(entry.get('cfg_options') or {}, **{key: exp.outputs[0]})
                         self._train(f"{entry['name']}/{stem}/s{seed}", entry['name'], config,
                                     seed, opts, [exp.name], entry.get('gpus', 1),
+                                    entry.get('derive'))
+                if entry.get('scratch'):  # the same detector / segmenter, random backbone
+                    key_none = key.rsplit('.', 1)[0] if key.endswith('.checkpoint') else key
+                    for seed in self.seeds:
+                        opts = dict(entry.get('cfg_options') or {}, **{key_none: None})
+                        self._train(f"{entry['name']}/scratch_{student}/s{seed}", entry['name'],
+                                    config, seed, opts, [], entry.get('gpus', 1),
                                     entry.get('derive'))
 
     def hooks(self) -> None:

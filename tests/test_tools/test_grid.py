@@ -230,7 +230,8 @@ def _stub_grid(tmp_path):
     spec.write_text(
         f'work_root = {str(tmp_path / "root")!r}\nseeds = [0, 1]\npython = {sys.executable!r}\n'
         f'tools = dict(train={str(tmp_path / "stub_train.py")!r}, '
-        f'export={str(tmp_path / "stub_export.py")!r}, report={str(tmp_path / "stub_report.py")!r})\n'
+        f'export={str(tmp_path / "stub_export.py")!r}, '
+        f'report={str(tmp_path / "stub_report.py")!r})\n'
         f'classification = dict(config_dir={str(tmp_path / "configs")!r}, methods=["kd"], '
         'pairs=[("t", "s")])\n'
         f'transfer = [dict(name="det", config={str(tmp_path / "configs/det_{student}.py")!r}, '
@@ -328,3 +329,18 @@ def test_method_options_and_transfer_filter(tmp_path):
     assert 'model.ce_weight=0.5' not in graph['cls/kd_resnet32x4_resnet8x4/s0'].argv
     assert sorted(n for n in graph.jobs if n.startswith('det/')) == [
         'det/baseline_resnet8x4/s0', 'det/focal_kd_resnet32x4_resnet8x4/s0']
+
+
+def test_scratch_rows(tmp_path):
+    graph = expand_spec(dict(
+        _file='s.py', work_root=str(tmp_path), seeds=[0, 1],
+        classification=dict(config_dir='configs/distill/cifar100', methods=[],
+                            pairs=[('resnet56', 'resnet20')]),
+        transfer=[dict(name='seg', students=['resnet20'], scratch=True,
+                       config='configs/transfer/seg/deeplabv3plus_{student}_voc07.py')]))
+    job = graph['seg/scratch_resnet20/s1']
+    assert job.deps == [] and job.argv[-2:] == ['model.backbone.init_cfg=None', 'randomness.seed=1']
+    assert sorted(n for n in graph.jobs if n.startswith('seg/')) == [
+        'seg/baseline_resnet20/s0', 'seg/baseline_resnet20/s1', 'seg/scratch_resnet20/s0',
+        'seg/scratch_resnet20/s1']
+    assert 'cls/baseline_resnet56/s0' not in graph.jobs  # no distilled student, no teacher
