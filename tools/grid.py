@@ -2,7 +2,7 @@
 """Run a whole benchmark grid (classification, export, transfer, hook runs, report) from a spec.
 
     python tools/grid.py SPEC [--work-root DIR] [--dry-run]
-                              [--launcher local|dist] [--gpus N]
+                              [--launcher local|dist] [--gpus N] [--in-process]
                               [--slurm OUT_DIR --partition P [--gpus-per-node 8]
                                [--cpus-per-task 5] [--time T]]
 
@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--gpus-per-node', type=int, default=8)
     parser.add_argument('--cpus-per-task', type=int, default=5)
     parser.add_argument('--time', default=None, help='Slurm time limit of every job')
+    parser.add_argument('--in-process', action='store_true',
+                        help="local launcher: call each tool's main() in this process (no "
+                        'interpreter start / imports per job; a crash stops the grid)')
     parser.add_argument('--run-job', metavar='NAME', default=None,
                         help='run one job of the grid (what the Slurm scripts call)')
     return parser.parse_args(argv)
@@ -105,7 +108,7 @@ def main(argv=None) -> int:
         print(f'{len(graph)} jobs in {len(arrays)} arrays: run bash '
               f'{osp.join(osp.abspath(args.slurm), "submit.sh")}')
         return 0
-    results = run_graph(graph, root, args.launcher, args.gpus)
+    results = run_graph(graph, root, args.launcher, args.gpus, in_process=args.in_process)
     report = graph.jobs.get('report')
     if report is not None and results.get('report') == 'done':
         out_dir = report.argv[report.argv.index('--out') + 1]

@@ -70,7 +70,7 @@ def tiny_transfer(cfg, data_root: str, image_size: int, max_iters: int, num_val:
     if rcnn_samples and cfg.model.get('train_cfg', {}).get('rcnn') is not None:
         cfg.model.train_cfg.rcnn.sampler.num = rcnn_samples
         cfg.model.train_cfg.rpn_proposal.max_per_img = 300
-    del cfg['work_dir']  # the command line's --work-dir decides
+    cfg.pop('work_dir', None)  # the command line's --work-dir decides
     return cfg
 
 

@@ -5,10 +5,16 @@ lines (``[k/N] name ... elapsed``) go to the console. A job whose done marker ex
 a training job whose work dir holds a checkpoint gets ``--resume``. When a job fails, the jobs
 that need it are skipped (``blocked``) and the others still run; the report always runs last,
 over whatever finished. The same :func:`run_job` runs one job inside a Slurm script.
+
+``in_process=True`` (``tools/grid.py --in-process``) calls each tool's ``main(argv)`` in this
+process instead, with its output on the console: no interpreter start and no re-import of
+torch / mmdet / mmseg per job (seconds per job on a small machine; what a CPU demo of many short
+runs needs). A crash then stops the grid; the next run resumes it the same way.
 """
 import os
 import os.path as osp
 import subprocess
+import sys
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -41,8 +47,27 @@ def log_path(job: Job, root: str) -> str:
     return osp.join(root, '.grid', 'logs', job.name.replace('/', '__') + '.log')
 
 
+def _call_in_process(argv: List[str]) -> int:
+    """Run ``python SCRIPT ARGS`` as ``SCRIPT``'s ``main(ARGS)`` in this process."""
+    import runpy
+    import traceback
+    saved = sys.argv
+    sys.argv = list(argv[1:])
+    try:
+        code = runpy.run_path(argv[1], run_name='grid_job')['main'](argv[2:])
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    except Exception:  # noqa: BLE001  (a failed job, reported like a non-zero exit)
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.argv = saved
+    return int(code or 0)
+
+
 def run_job(job: Job, root: str, launcher: str = 'local', gpus: Optional[int] = None,
-            log: Callable[[str], None] = print, echo: bool = False) -> str:
+            log: Callable[[str], None] = print, echo: bool = False,
+            in_process: bool = False) -> str:
     """Run one job unless it is done; returns ``'skipped'``, ``'done'`` or ``'failed'``.
 
     Args:
@@ -52,6 +77,7 @@ def run_job(job: Job, root: str, launcher: str = 'local', gpus: Optional[int] = 
         gpus (int, optional): GPUs for ``dist`` (default: the job's).
         log (callable): Where status lines go.
         echo (bool): Also copy the job's output to this process's stdout (Slurm scripts).
+        in_process (bool): Call the tool's ``main`` here (local launcher, Python tools only).
     """
     state = job_state(job)
     if state == 'done' and not job.always:
@@ -68,16 +94,13 @@ def run_job(job: Job, root: str, launcher: str = 'local', gpus: Optional[int] = 
     os.makedirs(osp.dirname(path), exist_ok=True)
     env = dict(os.environ, PYTHON=job.argv[0]) if job.kind == 'train' else None
     start = time.time()
-    with open(path, 'ab') as out:
-        out.write(f'\n$ {" ".join(argv)}\n'.encode())
-        out.flush()
-        if echo:
-            code = subprocess.call(argv, env=env)
-        else:
-            code = subprocess.call(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    here = in_process and launcher == 'local' and argv[0] == sys.executable and \
+        argv[1].endswith('.py')
+    code = _call_in_process(argv) if here else _run_subprocess(argv, path, env, echo)
     if code != 0:
-        log(f'    failed (exit {code}); log: {path}')
-        _tail(path, log)
+        log(f'    failed (exit {code})' + ('' if here else f'; log: {path}'))
+        if not here:
+            _tail(path, log)
         return 'failed'
     try:
         if job.kind == 'train':
@@ -87,6 +110,15 @@ def run_job(job: Job, root: str, launcher: str = 'local', gpus: Optional[int] = 
         log(f'    failed: {err}')
         return 'failed'
     return 'done'
+
+
+def _run_subprocess(argv: List[str], path: str, env: Optional[dict], echo: bool) -> int:
+    with open(path, 'ab') as out:
+        out.write(f'\n$ {" ".join(argv)}\n'.encode())
+        out.flush()
+        if echo:
+            return subprocess.call(argv, env=env)
+        return subprocess.call(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def _tail(path: str, log: Callable[[str], None], lines: int = 15) -> None:
@@ -105,7 +137,7 @@ def _fmt_time(seconds: float) -> str:
 
 
 def run_graph(graph: JobGraph, root: str, launcher: str = 'local', gpus: Optional[int] = None,
-              log: Callable[[str], None] = print) -> Dict[str, str]:
+              log: Callable[[str], None] = print, in_process: bool = False) -> Dict[str, str]:
     """Run every job in dependency order (see the module docstring).
 
     Returns:
@@ -129,7 +161,7 @@ def run_graph(graph: JobGraph, root: str, launcher: str = 'local', gpus: Optiona
             continue
         log(f'{head}: {"resuming" if state == "resume" else "running"} ({job.stage})')
         t0 = time.time()
-        results[job.name] = run_job(job, root, launcher, gpus, log)
+        results[job.name] = run_job(job, root, launcher, gpus, log, in_process=in_process)
         log(f'{head}: {results[job.name]} in {time.time() - t0:.1f} s')
     counts = {s: sum(1 for r in results.values() if r == s)
               for s in ('done', 'skipped', 'failed', 'blocked')}

@@ -46,8 +46,9 @@ def train(argv):
     log(dict(tool='train_end', work_dir=work_dir, resume=resume, trained=trained, argv=argv))
 
 
-def main():
-    tool, argv = osp.basename(sys.argv[0])[len('stub_'):-len('.py')], sys.argv[1:]
+def main(argv=None):
+    tool = osp.basename(sys.argv[0])[len("stub_"):-len(".py")]
+    argv = sys.argv[1:] if argv is None else argv
     if tool == 'train':
         train(argv)
     elif tool == 'export':

@@ -344,3 +344,21 @@ def test_scratch_rows(tmp_path):
         'seg/baseline_resnet20/s0', 'seg/baseline_resnet20/s1', 'seg/scratch_resnet20/s0',
         'seg/scratch_resnet20/s1']
     assert 'cls/baseline_resnet56/s0' not in graph.jobs  # no distilled student, no teacher
+
+
+def test_in_process_runs_and_skips(tmp_path, capsys):
+    from kd_transfer.grid.local import run_graph
+    spec = _stub_grid(tmp_path)
+    log = tmp_path / 'calls.jsonl'
+    os.environ['GRID_STUB_LOG'] = str(log)
+    try:
+        graph = expand_spec(str(spec))
+        first = run_graph(graph, graph.root, in_process=True)
+        assert set(first.values()) == {'done'} and len(first) == 14
+        assert [c['tool'] for c in _calls(log)].count('train_end') == 9
+        log.unlink()
+        second = run_graph(graph, graph.root, in_process=True)
+    finally:
+        del os.environ['GRID_STUB_LOG']
+    assert [c['tool'] for c in _calls(log)] == ['report']
+    assert list(second.values()).count('skipped') == 13
