@@ -362,3 +362,32 @@ def test_in_process_runs_and_skips(tmp_path, capsys):
         del os.environ['GRID_STUB_LOG']
     assert [c['tool'] for c in _calls(log)] == ['report']
     assert list(second.values()).count('skipped') == 13
+
+
+def test_run_job_checks_dependencies(tmp_path, capsys):
+    """What a Slurm array task runs: one job, only once its dependencies are done."""
+    import runpy
+    grid_main = runpy.run_path(str(REPO / 'tools/grid.py'), run_name='grid_tool')['main']
+    spec = _stub_grid(tmp_path)
+    os.environ['GRID_STUB_LOG'] = str(tmp_path / 'calls.jsonl')
+    try:
+        assert grid_main([str(spec), '--run-job', 'cls/kd_t_s/s0']) == 1
+        assert 'dependencies not finished: cls/baseline_t/s0' in capsys.readouterr().err
+        assert grid_main([str(spec), '--run-job', 'cls/baseline_t/s0']) == 0
+        assert grid_main([str(spec), '--run-job', 'cls/kd_t_s/s0']) == 0
+        assert grid_main([str(spec), '--run-job', 'cls/kd_t_s/s0']) == 0  # done: skipped
+        assert grid_main([str(spec), '--run-job', 'nope']) == 2
+    finally:
+        del os.environ['GRID_STUB_LOG']
+    ends = [c['work_dir'] for c in _calls(tmp_path / 'calls.jsonl') if c['tool'] == 'train_end']
+    assert ends == [f'{tmp_path}/root/cls/baseline_t/s0', f'{tmp_path}/root/cls/kd_t_s/s0']
+
+
+def test_yaml_spec(tmp_path):
+    spec = tmp_path / 'spec.yaml'
+    spec.write_text(f'work_root: {tmp_path}\nseeds: [5]\nclassification:\n'
+                    '  config_dir: configs/distill/cifar100\n  methods: [dkd]\n'
+                    '  pairs: [[wrn40_2, wrn16_2]]\n')
+    graph = expand_spec(str(spec))
+    assert sorted(graph.jobs) == ['cls/baseline_wrn16_2/s5', 'cls/baseline_wrn40_2/s5',
+                                  'cls/dkd_wrn40_2_wrn16_2/s5', 'report']
