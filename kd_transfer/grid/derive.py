@@ -15,6 +15,7 @@ trains that file (seed and checkpoints stay on its command line). Transforms:
 
 Register another with :data:`TRANSFORMS`. Shrinking a run changes its numbers, never its model.
 """
+import os
 import os.path as osp
 from typing import Callable, Dict
 
@@ -86,7 +87,6 @@ def materialize(job) -> str:
                          f'{sorted(TRANSFORMS)}')
     target = job.argv[2]
     cfg = TRANSFORMS[kind](Config.fromfile(source), **spec)
-    import os
     os.makedirs(osp.dirname(target), exist_ok=True)
     tmp = f'{target}.{os.getpid()}.tmp.py'
     cfg.dump(tmp)
