@@ -1,5 +1,6 @@
 # focal_kd: resnet110 -> resnet20 on cifar100 (hyper-parameters and sources: docs/methods.md).
-# A pair of the paper; its sweep grid: configs/distill/cifar100/focal_kd_sweep/resnet110_resnet20/.
+# A pair of the paper; its sweep grid:
+# configs/distill/cifar100/focal_kd_sweep/resnet110_resnet20/.
 # The paper gives a sweep, not one setting: alpha in [0, 0.1], beta = 1 - alpha, gamma in
 # [0, 0.01]. alpha 0.1 / beta 0.9 / gamma 0.01 below is the suite's choice (a grid corner);
 # the temperature T 4 (the CIFAR KD recipe) and the fixed focal g 3 ('flsd53' for FLSD-53) are
