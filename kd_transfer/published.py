@@ -133,6 +133,35 @@ def published_top1(dataset: str, teacher: str, student: str, method: str) -> Opt
     return None if row is None else row.top1
 
 
+def published_alone_top1(dataset: str, arch: str) -> Optional[float]:
+    """Published top-1 of ``arch`` trained alone (a teacher or an undistilled baseline row).
+
+    Collects the ``'teacher'`` rows whose teacher is ``arch`` and the ``'baseline'`` rows whose
+    student is ``arch``; returns their value when all sources agree, else None (ambiguous).
+
+    Args:
+        dataset (str): ``'cifar100'`` or ``'imagenet'``.
+        arch (str): Architecture short name.
+
+    Returns:
+        float | None: The published top-1, or None.
+    """
+    ds = str(dataset).lower().replace('-', '')
+    values = {row.top1 for row in PUBLISHED if row.dataset == ds and (
+        (row.method == 'teacher' and row.teacher == arch) or
+        (row.method == 'baseline' and row.student == arch))}
+    return values.pop() if len(values) == 1 else None
+
+
+#: Registered classification dataset types -> the dataset names used here.
+CLS_DATASETS = {'CIFAR100Pickle': 'cifar100', 'ImageFolderCls': 'imagenet'}
+
+
+def cls_dataset_name(dataset_type: Optional[str]) -> Optional[str]:
+    """``'cifar100'`` / ``'imagenet'`` for a config's train dataset ``type``, else None."""
+    return CLS_DATASETS.get(str(dataset_type).split('.')[-1]) if dataset_type else None
+
+
 def published_pairs(dataset: Optional[str] = None) -> List[Tuple[str, str, str]]:
     """``(dataset, teacher, student)`` of every pair with published numbers, in table order."""
     seen: List[Tuple[str, str, str]] = []

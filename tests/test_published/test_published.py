@@ -5,8 +5,8 @@ import pytest
 
 from kd_transfer.distill import DISTILL_METHODS
 from kd_transfer.models import ARCHS
-from kd_transfer.published import (PUBLISHED, published_entry, published_pairs,
-                                   published_top1)
+from kd_transfer.published import (PUBLISHED, cls_dataset_name, published_alone_top1,
+                                   published_entry, published_pairs, published_top1)
 
 CONFIGS = Path(__file__).parents[2] / 'configs' / 'distill'
 
@@ -70,3 +70,20 @@ def test_every_published_method_has_a_config():
 def test_pairs():
     assert ('imagenet', 'resnet50', 'mobilenetv1') in published_pairs('imagenet')
     assert len(published_pairs('cifar100')) == 7
+
+
+def test_alone_rows():
+    """Teachers / baselines trained alone: one value per architecture across the pairs."""
+    assert published_alone_top1('cifar100', 'resnet32x4') == 79.42  # teacher of two pairs
+    assert published_alone_top1('cifar100', 'resnet20') == 69.06  # baseline of two pairs
+    assert published_alone_top1('cifar100', 'shufflev1') == 70.50
+    assert published_alone_top1('imagenet', 'mobilenetv1') == 68.87
+    assert published_alone_top1('imagenet', 'resnet34') == 73.31
+    assert published_alone_top1('imagenet', 'mobilenetv2') is None
+    assert published_alone_top1('cifar100', 'resnet18') is None
+
+
+def test_dataset_names_of_config_types():
+    assert cls_dataset_name('CIFAR100Pickle') == 'cifar100'
+    assert cls_dataset_name('ImageFolderCls') == 'imagenet'
+    assert cls_dataset_name('VOCDataset') is None and cls_dataset_name(None) is None
