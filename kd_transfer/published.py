@@ -1,7 +1,8 @@
 """Published top-1 accuracies of the paper pairs, to set beside the suite's own runs.
 
-Every number names its source: a paper table or a public repository's README (the ones
-quoted here were checked against those READMEs). Rows are keyed by the suite's short names:
+Every number names its source: a paper table or a public repository's README. The README
+values were checked against the READMEs; the paper-table values (ReviewKD on CIFAR-100, the
+DKD paper's ImageNet teacher / AT / KD rows) are transcribed from the papers' tables. Rows are keyed by the suite's short names:
 dataset (``'cifar100'`` / ``'imagenet'``), teacher and student architecture (keys of
 :data:`kd_transfer.models.ARCHS`) and method (a key of
 :data:`kd_transfer.distill.DISTILL_METHODS`, or ``'teacher'`` / ``'baseline'`` for the teacher
