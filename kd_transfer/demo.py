@@ -70,7 +70,7 @@ def shrink_cls(cfg: Config, data_root: str, work_dir: str, epochs: int, batch: i
     if cfg.model.type == 'Distiller':
         for loss in cfg.model.distill_losses:
             if 'warmup' in loss:
-                loss.warmup = 1  # METHODS.md's 20-epoch warm-up does not fit a 4-epoch demo
+                loss.warmup = 1  # docs/methods.md's 20-epoch warm-up does not fit a 4-epoch demo
     cfg.work_dir = work_dir
     return cfg
 

@@ -74,6 +74,8 @@ UPSTREAM_RENAMES: Dict[str, Dict[str, Tuple[Tuple[str, str], ...]]] = {
     'TVResNet': {'torchvision': (), 'mdistiller': ()},
     # features.<i>... classifier.1
     'TVMobileNetV2': {'torchvision': ()},
+    # model.<i>.<j> fc (the official ReviewKD code's ImageNet MobileNet = mdistiller's V1)
+    'MobileNetV1': {'mdistiller': ()},
 }
 
 #: Keys of an architecture config that do not identify the architecture.

@@ -4,7 +4,7 @@
 #   weights; or a kd_transfer-exported backbone via model.backbone.init_cfg.checkpoint=...).
 # Teacher: named by its upstream config, mmdet's faster-rcnn_r101_fpn_1x_coco; only its
 #   backbone + FPN run (heads are dropped), with its own data preprocessor.
-# Distillation (METHODS.md, ReviewKD detection): ABF chain over the five FPN outputs P2-P6
+# Distillation (docs/methods.md): ABF chain over the five FPN outputs P2-P6
 #   (in = mid = out = 256), HCL against the teacher's FPN outputs, weight 1.2, no warm-up.
 #   The loss is logged as `loss_reviewkd`; the checkpoint's `state_dict` is a plain R-18
 #   Faster R-CNN (ABF weights are stored beside it under `reviewkd_abf`).

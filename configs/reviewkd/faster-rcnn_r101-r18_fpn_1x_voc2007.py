@@ -6,7 +6,7 @@
 #   It is named here by mmdet's upstream faster-rcnn_r101_fpn_1x_coco config: the hook runs the
 #   teacher's backbone + FPN only and drops its heads, and those parts (and the data
 #   preprocessor) are the same in both configs, so the 20-class checkpoint loads into it.
-# Distillation (METHODS.md): ABF chain over P2-P6 (256 in / mid / out), HCL against the
+# Distillation (docs/methods.md): ABF chain over P2-P6 (256 in / mid / out), HCL against the
 #   teacher's FPN outputs, weight 1.2, no warm-up; logged as `loss_reviewkd`.
 #
 #   python tools/train.py configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_voc2007.py \

@@ -2,7 +2,7 @@
 #
 # Student: mmdet's faster-rcnn_r50_fpn_1x_coco unchanged.
 # Teacher: mmdet's faster-rcnn_r101_fpn_1x_coco (upstream config); only its backbone + FPN run.
-# Distillation (METHODS.md): ABF chain over P2-P6 (256 channels in / mid / out), HCL against
+# Distillation (docs/methods.md): ABF chain over P2-P6 (256 channels in / mid / out), HCL against
 #   the teacher's FPN outputs, weight 1.0, no warm-up; logged as `loss_reviewkd`.
 #
 #   python tools/train.py configs/reviewkd/faster-rcnn_r101-r50_fpn_1x_coco.py \

@@ -5,7 +5,7 @@
 # Teacher: an R-101-FPN Faster R-CNN trained on VOC2007 (configs/reviewkd/faster-rcnn_r101_fpn_1x_voc2007.py),
 #   named by mmdet's upstream faster-rcnn_r101_fpn_1x_coco config (only backbone + FPN run;
 #   see faster-rcnn_r101-r18_fpn_1x_voc2007.py).
-# Distillation (METHODS.md): ABF chain over P2-P6, HCL against the teacher's FPN outputs,
+# Distillation (docs/methods.md): ABF chain over P2-P6, HCL against the teacher's FPN outputs,
 #   weight 1.0, no warm-up; logged as `loss_reviewkd`.
 #
 #   python tools/train.py configs/reviewkd/faster-rcnn_r101-r50_fpn_1x_voc2007.py \

@@ -9,20 +9,24 @@ from .base import DistillLoss, as_float, feature_shapes, teacher_like
 
 
 def build_regressor(student_shape: Sequence[int], teacher_shape: Sequence[int]) -> nn.Sequential:
-    """Regressor mapping a student map onto a teacher map, followed by BN + ReLU.
+    """The public FitNets regressor ``ConvReg`` (RepDistiller ``models/util.py``, mdistiller
+    ``distillers/_common.py``): a conv (with bias) followed by BN + ReLU.
 
     * student 2x larger: 3x3 conv, stride 2, padding 1;
     * student 2x smaller: 4x4 transposed conv, stride 2, padding 1;
-    * same size: 3x3 conv, stride 1, padding 1 (matches the channels only);
-    * otherwise, if the student is larger: a valid conv with kernel
-      ``(1 + Hs - Ht, 1 + Ws - Wt)``, which lands exactly on the teacher size.
+    * otherwise, if the student is at least as large: a valid conv with kernel
+      ``(1 + Hs - Ht, 1 + Ws - Wt)``, which lands exactly on the teacher size; for maps of the
+      same size this is a 1x1 conv (it matches the channels only).
+
+    The public code compares the heights only (its maps are square); here both sides must
+    agree, which is the same for square maps.
 
     Args:
         student_shape (Sequence[int]): ``(C, H, W)`` of the student map.
         teacher_shape (Sequence[int]): ``(C, H, W)`` of the teacher map.
 
     Returns:
-        nn.Sequential: ``conv, BatchNorm2d, ReLU``.
+        nn.Sequential: ``conv, BatchNorm2d, ReLU`` (the public ``conv``, ``bn``, ``relu``).
     """
     cs, hs, ws = student_shape
     ct, ht, wt = teacher_shape
@@ -30,8 +34,6 @@ def build_regressor(student_shape: Sequence[int], teacher_shape: Sequence[int]) 
         conv = nn.Conv2d(cs, ct, kernel_size=3, stride=2, padding=1)
     elif (2 * hs, 2 * ws) == (ht, wt):
         conv = nn.ConvTranspose2d(cs, ct, kernel_size=4, stride=2, padding=1)
-    elif (hs, ws) == (ht, wt):
-        conv = nn.Conv2d(cs, ct, kernel_size=3, stride=1, padding=1)
     elif hs >= ht and ws >= wt:
         conv = nn.Conv2d(cs, ct, kernel_size=(1 + hs - ht, 1 + ws - wt))
     else:

@@ -200,7 +200,9 @@ class ReviewKDLoss(DistillLoss):
 
     Args:
         mid_channels (int, optional): ABF width; ``None``: ``min(512, C)`` with ``C`` the
-            channels of the last selected student stage.
+            channels of the student's deepest level, the pooled vector (the official CIFAR
+            code's and mdistiller's ``min(512, in_channels[-1])``; it differs from the last
+            stage's channels where a conv follows the last stage, e.g. ShuffleNetV2's 1024).
         loss_weight (float): ``w``. Defaults to 5.
         warmup (float): warm-up epochs (0 / None: none). Defaults to 20.
         student_preact (bool): read the student's ``preact_stages`` instead of ``stages``.
@@ -248,7 +250,7 @@ class ReviewKDLoss(DistillLoss):
             raise ValueError(f'ReviewKDLoss: {len(s_levels)} student levels ({s_levels}) vs '
                              f'{len(t_levels)} teacher levels ({t_levels}); select matching '
                              'stages with student_stages / teacher_stages')
-        mid = self.mid_channels or min(512, s_levels[-2][0])
+        mid = self.mid_channels or min(512, s_levels[-1][0])
         self.abf_chain = ABFChain([s[0] for s in s_levels], [t[0] for t in t_levels], mid)
 
     def forward(self, student: dict, teacher: dict, labels: Tensor, epoch: int,

@@ -11,6 +11,7 @@ from mmengine.registry import MODELS
 
 from .arch_base import ArchBase, LinearHead  # noqa: F401 (re-exported)
 from .cifar_resnet import CifarResNet  # noqa: F401
+from .mobilenetv1 import MobileNetV1  # noqa: F401
 from .mobilenetv2_cifar import CifarMobileNetV2  # noqa: F401
 from .shufflenetv1 import ShuffleNetV1  # noqa: F401
 from .shufflenetv2 import ShuffleNetV2  # noqa: F401
@@ -45,9 +46,10 @@ ARCHS: Dict[str, dict] = {
     'resnet34': dict(type='TVResNet', depth=34),
     'resnet50': dict(type='TVResNet', depth=50),
     'mobilenetv2': dict(type='TVMobileNetV2'),
+    'mobilenetv1': dict(type='MobileNetV1'),
 }
 #: Names of the ImageNet architectures in :data:`ARCHS`.
-IMAGENET_ARCHS: List[str] = ['resnet18', 'resnet34', 'resnet50', 'mobilenetv2']
+IMAGENET_ARCHS: List[str] = ['resnet18', 'resnet34', 'resnet50', 'mobilenetv2', 'mobilenetv1']
 #: Names of the CIFAR architectures in :data:`ARCHS`.
 CIFAR_ARCHS: List[str] = [name for name in ARCHS if name not in IMAGENET_ARCHS]
 

@@ -205,7 +205,20 @@ class ArchBase(BaseModule):
             ``feat_map``) and ``logits`` (B x num_classes, ``classifier(pooled)``).
         """
         stages, preact_stages = self.forward_stages(x)
-        feat_map = self.forward_head(stages[-1])
+        return self.feature_dict(stages, preact_stages, self.forward_head(stages[-1]))
+
+    def feature_dict(self, stages: List[Tensor], preact_stages: List[Tensor],
+                     feat_map: Tensor) -> Dict[str, Union[Tensor, List[Tensor]]]:
+        """Pool ``feat_map``, apply the classifier and assemble the feature dict.
+
+        Args:
+            stages (list[Tensor]): Stage outputs, stem first.
+            preact_stages (list[Tensor]): Their pre-activation counterparts.
+            feat_map (Tensor): The map that is globally pooled.
+
+        Returns:
+            dict: See :meth:`forward_features`.
+        """
         pooled = feat_map.mean(dim=(2, 3))
         logits = self.classifier(pooled)
         return dict(stages=stages, preact_stages=preact_stages, feat_map=feat_map,

@@ -7,7 +7,7 @@ from mmengine.registry import MODELS
 from torch import Tensor
 from torchvision.models.shufflenetv2 import channel_shuffle
 
-from .arch_base import ArchBase, Stages, run_stage_with_preact
+from .arch_base import ArchBase, Stages
 
 
 def _conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -62,16 +62,17 @@ class ShuffleV2Block(nn.Module):
         self.conv3, self.bn3 = _conv_bn(half, half, 1)
 
     def forward_preact(self, x: Tensor) -> Tensor:
-        """The unit's output with its final ReLU left out (same channel order as the output).
+        """The unit's pre-activation as the public KD code returns it: ``cat[x1, bn3(...)]``,
+        the branch without its final ReLU, *before* the channel shuffle (RepDistiller's /
+        mdistiller's / the ReviewKD CIFAR code's ``preact``).
 
         The pass-through half is already non-negative (it is a previous unit's ReLU output),
-        so ``relu(forward_preact(x)) == forward(x)``. (RepDistiller / mdistiller return this
-        tensor before the channel shuffle; here it is shuffled like the output.)
+        so ``channel_shuffle(relu(forward_preact(x)), 2) == forward(x)``.
         """
         x1, x2 = x.chunk(2, dim=1)
         out = torch.relu(self.bn1(self.conv1(x2)))
         out = self.bn3(self.conv3(self.bn2(self.conv2(out))))
-        return channel_shuffle(torch.cat([x1, out], dim=1), 2)
+        return torch.cat([x1, out], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
         x1, x2 = x.chunk(2, dim=1)
@@ -89,10 +90,11 @@ class ShuffleNetV2(ArchBase):
     1x1 conv + BN + ReLU to ``out_channels[3]`` channels, global average pooling and a linear
     classifier (``linear``).
 
-    Features: ``stages[0]`` = stem after ReLU; ``stages[i]`` = output of stage i
-    (116 / 232 / 464 channels); ``preact_stages[i]`` = last unit of stage i without its final
-    ReLU (``relu(preact) == stage``); ``feat_map`` = output of the final 1x1 conv-BN-ReLU
-    (1024 channels), which is not a stage.
+    Features (the public KD code's): ``stages[0]`` = stem after ReLU; ``stages[i]`` = output
+    of stage i (116 / 232 / 464 channels); ``preact_stages[i]`` = last unit of stage i without
+    its final ReLU and before its channel shuffle, as RepDistiller / mdistiller return it
+    (``channel_shuffle(relu(preact), 2) == stage``); ``feat_map`` = output of the final 1x1
+    conv-BN-ReLU (1024 channels), which is not a stage.
 
     Args:
         out_channels (Sequence[int]): Channels of the three stages and of the final conv.
@@ -137,7 +139,10 @@ class ShuffleNetV2(ArchBase):
         x = torch.relu(self.bn1(self.conv1(x)))
         stages, preacts = [x], [x]
         for layer in (self.layer1, self.layer2, self.layer3):
-            x, preact = run_stage_with_preact(layer, x, lambda b, t: b.forward_preact(t))
+            for block in list(layer)[:-1]:
+                x = block(x)
+            preact = layer[-1].forward_preact(x)
+            x = channel_shuffle(torch.relu(preact), 2)  # == layer[-1](x), see forward_preact
             stages.append(x)
             preacts.append(preact)
         return stages, preacts

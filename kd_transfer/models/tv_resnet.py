@@ -3,6 +3,7 @@ from typing import Optional, Sequence
 
 import copy
 
+import torch
 import torch.nn as nn
 from mmengine.registry import MODELS
 from torch import Tensor
@@ -30,7 +31,9 @@ class TVResNet(ResNet, ArchBase):
     ``__init__``; ``init_cfg`` (e.g. ``dict(type='Pretrained', checkpoint=...)``) is applied by
     :meth:`init_weights`.
 
-    Features: ``stages[0]`` = stem output after the max-pool (stride 4; 64 channels);
+    Features, the tensors of mdistiller's ImageNet ResNet (``feats`` / ``preact_feats``) and of
+    the official ReviewKD ImageNet code: ``stages[0]`` = stem ``relu(bn1(conv1(x)))``, before
+    the max-pool (stride 2; 64 channels), ``preact_stages[0] = bn1(conv1(x))``;
     ``stages[1..4]`` = outputs of ``layer1..layer4`` (strides 4, 8, 16, 32);
     ``preact_stages[i]`` = the last block of ``layer i`` computed by its own submodules
     without the final ReLU (``relu(preact) == stage``); ``feat_map = stages[4]``.
@@ -67,9 +70,11 @@ class TVResNet(ResNet, ArchBase):
         return self.fc
 
     def forward_stages(self, x: Tensor) -> Stages:
-        """Stem (after max-pool) and ``layer1..layer4``; see the class docstring."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        stages, preacts = [x], [x]
+        """Stem (before the max-pool) and ``layer1..layer4``; see the class docstring."""
+        preact = self.bn1(self.conv1(x))
+        stem = torch.relu(preact)
+        stages, preacts = [stem], [preact]
+        x = self.maxpool(stem)
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
             x, preact = run_stage_with_preact(layer, x, resnet_block_preact)
             stages.append(x)

@@ -1,8 +1,9 @@
 """Wide residual networks for CIFAR (Zagoruyko & Komodakis 2016), as used in KD papers."""
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import math
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
@@ -38,8 +39,19 @@ class WRNBlock(nn.Module):
         self.convShortcut = None if self.equal_in_out else nn.Conv2d(  # noqa: N815
             in_channels, out_channels, 1, stride, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        act = self.relu1(self.bn1(x))
+    def forward(self, x: Tensor, normed: Optional[Tensor] = None) -> Tensor:
+        """Run the block.
+
+        Args:
+            x (Tensor): Block input.
+            normed (Tensor, optional): ``bn1(x)`` when the caller has already computed it
+                (it is a feature of the network); then ``bn1`` is not run a second time, so
+                its running statistics are updated once per step, as in an ordinary pass.
+
+        Returns:
+            Tensor: ``conv2(...) + shortcut``, no activation.
+        """
+        act = self.relu1(self.bn1(x)) if normed is None else torch.relu(normed)
         shortcut = x if self.equal_in_out else self.convShortcut(act)
         out = self.relu2(self.bn2(self.conv1(act)))
         if self.dropout > 0:
@@ -57,8 +69,13 @@ class WRNStage(nn.Module):
             WRNBlock(in_channels if i == 0 else out_channels, out_channels,
                      stride if i == 0 else 1, dropout) for i in range(num_blocks)])
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layer(x)
+    def forward(self, x: Tensor, normed: Optional[Tensor] = None) -> Tensor:
+        """Run the blocks; ``normed`` = ``layer[0].bn1(x)`` if already computed."""
+        blocks = list(self.layer)
+        x = blocks[0](x, normed)
+        for block in blocks[1:]:
+            x = block(x)
+        return x
 
 
 @MODELS.register_module()
@@ -69,16 +86,24 @@ class WideResNet(ArchBase):
     n = (depth - 4) / 6 :class:`WRNBlock` s with 16k, 32k, 64k channels at strides 1, 2, 2,
     then the final BN-ReLU, global average pooling (8 x 8 map) and a linear classifier.
 
-    Features (pre-activation network, so "before the ReLU" means the raw residual stream):
+    Features, the tensors of the public KD code (RepDistiller's and the official ReviewKD
+    CIFAR code's ``forward(is_feat=True, preact=...)``, mdistiller's ``feats`` /
+    ``preact_feats``). The network is pre-activation: each stage's output is the raw residual
+    sum, and the BN-ReLU that activates it belongs to the next stage's first block (or, after
+    stage 3, to the network's final ``bn1`` + ReLU). So:
 
     - ``stages[0] = preact_stages[0]`` = stem conv output;
-    - ``stages[i] = preact_stages[i]`` = raw output of stage i for i = 1, 2 (the next BN-ReLU
-      belongs to the first block of the following stage);
-    - ``preact_stages[3]`` = raw output of stage 3, ``stages[3] = relu(bn1(preact_stages[3]))``
-      (the network's final BN-ReLU is applied to the last stage only), ``feat_map = stages[3]``.
+    - ``stages[i]`` = raw output of stage i (i = 1, 2, 3; no BN, no ReLU): what AT, FitNets
+      and the ReviewKD student read;
+    - ``preact_stages[i]`` = that output after the BN that comes next, without its ReLU:
+      ``block2.layer[0].bn1(stages[1])``, ``block3.layer[0].bn1(stages[2])``,
+      ``bn1(stages[3])``: what the ReviewKD teacher reads;
+    - ``feat_map = relu(preact_stages[3]) = relu(bn1(stages[3]))``, the globally pooled map.
 
-    RepDistiller's features and the ReviewKD CIFAR code use the same raw block outputs;
-    mdistiller's ``preact_feats`` instead apply the next block's ``bn1`` (BN, no ReLU).
+    Each of these BNs runs once per forward pass (the next block reuses the normalised
+    tensor), so training updates their running statistics exactly as a plain forward does.
+    Backbone mode returns ``stages`` (raw block outputs); the final ``bn1`` is part of the
+    head there (frozen with ``fc``).
 
     Args:
         depth (int): 6n + 4, e.g. 16, 40.
@@ -124,7 +149,7 @@ class WideResNet(ArchBase):
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
-        self._setup_contract(channels, channels[3], num_classes, out_indices, ('fc',))
+        self._setup_contract(channels, channels[3], num_classes, out_indices, ('bn1', 'fc'))
 
     @property
     def classifier(self) -> nn.Linear:
@@ -135,7 +160,18 @@ class WideResNet(ArchBase):
         """Stem and the three stages; see the class docstring."""
         stem = self.conv1(x)
         out1 = self.block1(stem)
-        out2 = self.block2(out1)
-        out3 = self.block3(out2)
-        last = self.relu(self.bn1(out3))
-        return [stem, out1, out2, last], [stem, out1, out2, out3]
+        pre1 = self.block2.layer[0].bn1(out1)
+        out2 = self.block2(out1, pre1)
+        pre2 = self.block3.layer[0].bn1(out2)
+        out3 = self.block3(out2, pre2)
+        return [stem, out1, out2, out3], [stem, pre1, pre2, self.bn1(out3)]
+
+    def forward_head(self, last_stage: Tensor) -> Tensor:
+        """Final BN-ReLU: ``relu(bn1(stages[3]))``."""
+        return torch.relu(self.bn1(last_stage))
+
+    def forward_features(self, x: Tensor) -> Dict[str, Union[Tensor, List[Tensor]]]:
+        """As :meth:`ArchBase.forward_features`, with ``feat_map = relu(preact_stages[3])``
+        so that the final BN runs once."""
+        stages, preact_stages = self.forward_stages(x)
+        return self.feature_dict(stages, preact_stages, torch.relu(preact_stages[-1]))

@@ -2,27 +2,43 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from kd_transfer.distill import FitNetsLoss
 from kd_transfer.distill.fitnets import build_regressor
 
 
-@pytest.mark.parametrize('s_shape,t_shape,conv_type,stride', [
-    ((16, 32, 32), (64, 16, 16), nn.Conv2d, 2),           # student 2x larger
-    ((32, 8, 8), (128, 16, 16), nn.ConvTranspose2d, 2),   # student 2x smaller
-    ((32, 16, 16), (64, 16, 16), nn.Conv2d, 1),           # same size
+# The public ConvReg (RepDistiller models/util.py = mdistiller distillers/_common.py), written
+# out per size relation: (conv class, kernel, stride, padding), conv with bias, then BN + ReLU.
+@pytest.mark.parametrize('s_shape,t_shape,conv_type,kernel,stride,padding', [
+    ((16, 32, 32), (64, 16, 16), nn.Conv2d, 3, 2, 1),           # student 2x larger
+    ((32, 8, 8), (128, 16, 16), nn.ConvTranspose2d, 4, 2, 1),   # student 2x smaller
+    ((32, 16, 16), (64, 16, 16), nn.Conv2d, 1, 1, 0),           # same size: 1x1
+    ((64, 8, 8), (64, 8, 8), nn.Conv2d, 1, 1, 0),               # same shape (resnet32x4->8x4)
+    ((16, 10, 10), (32, 8, 8), nn.Conv2d, 3, 1, 0),             # other: valid conv
 ])
-def test_regressor_cases(s_shape, t_shape, conv_type, stride):
+def test_regressor_is_the_public_convreg(s_shape, t_shape, conv_type, kernel, stride, padding):
+    torch.manual_seed(0)
     reg = build_regressor(s_shape, t_shape)
     conv, bn, relu = reg
-    assert type(conv) is conv_type and conv.stride == (stride, stride)
-    if conv_type is nn.ConvTranspose2d:
-        assert conv.kernel_size == (4, 4)
-    else:
-        assert conv.kernel_size == (3, 3)
-    assert isinstance(bn, nn.BatchNorm2d) and isinstance(relu, nn.ReLU)
-    out = reg(torch.randn(2, *s_shape))
+    assert type(conv) is conv_type
+    assert (conv.in_channels, conv.out_channels) == (s_shape[0], t_shape[0])
+    assert conv.kernel_size == (kernel, kernel)
+    assert conv.stride == (stride, stride) and conv.padding == (padding, padding)
+    assert conv.bias is not None  # the public conv keeps PyTorch's default bias=True
+    assert type(bn) is nn.BatchNorm2d and bn.num_features == t_shape[0]
+    assert type(relu) is nn.ReLU
+    assert sum(p.numel() for p in reg.parameters()) == \
+        s_shape[0] * t_shape[0] * kernel * kernel + t_shape[0] + 2 * t_shape[0]
+    x = torch.randn(2, *s_shape)
+    reg.eval()
+    out = reg(x)
     assert tuple(out.shape) == (2, ) + t_shape
+    # the public forward, functionally: relu(bn(conv(x)))
+    op = F.conv_transpose2d if conv_type is nn.ConvTranspose2d else F.conv2d
+    ref = op(x, conv.weight, conv.bias, stride=stride, padding=padding)
+    ref = F.batch_norm(ref, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0., bn.eps)
+    torch.testing.assert_close(out, F.relu(ref))
 
 
 def test_regressor_other_sizes():

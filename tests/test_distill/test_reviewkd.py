@@ -178,7 +178,7 @@ def test_reviewkd_shapes_for_project_pairs(teacher_arch, student_arch):
     loss = ReviewKDLoss()
     loss.setup(s_shapes, t_shapes)
     s_stages, s_pooled = ARCH_SHAPES[student_arch]
-    assert loss.abf_chain.abfs[0].mid_channels == min(512, s_stages[-1][0])
+    assert loss.abf_chain.abfs[0].mid_channels == min(512, s_pooled)
     student = _random_feats(s_shapes, requires_grad=True)
     teacher = _random_feats(t_shapes, requires_grad=True)
     s_feats = student['stages'][1:] + [student['pooled'][:, :, None, None]]
@@ -196,6 +196,21 @@ def test_reviewkd_shapes_for_project_pairs(teacher_arch, student_arch):
     assert all(f.grad is None for f in student['preact_stages'])  # student_preact=False
     assert all(p.grad is not None for p in loss.abf_chain.parameters())
     assert all(t.grad is None for t in teacher['preact_stages'] + [teacher['pooled']])
+
+
+def test_reviewkd_default_mid_channels_follow_the_pooled_level():
+    """Official CIFAR code / mdistiller: mid = min(512, in_channels[-1]), the pooled vector's
+    channels; for ShuffleNetV2 in_channels = [116, 232, 464, 1024] -> 512 (not 464)."""
+    s_shapes = {'stages': [(24, 32, 32), (116, 16, 16), (232, 8, 8), (464, 4, 4)],
+                'pooled': (1024,)}
+    t_shapes = {'preact_stages': [(32, 32, 32), (64, 32, 32), (128, 16, 16), (256, 8, 8)],
+                'pooled': (256,)}
+    loss = ReviewKDLoss()
+    loss.setup(s_shapes, t_shapes)
+    assert [abf.mid_channels for abf in loss.abf_chain.abfs] == [512] * 4
+    s_shapes['pooled'] = (300,)
+    loss.setup(s_shapes, t_shapes)
+    assert loss.abf_chain.abfs[0].mid_channels == 300
 
 
 def test_reviewkd_student_preact_and_options():

@@ -164,7 +164,7 @@ def adaptive_pool_reference(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def hcl_reference(student, teacher) -> float:
-    """HCL summed over levels, from the formula in METHODS.md."""
+    """HCL summed over levels, from the formula in docs/methods.md."""
     total = 0.0
     for fs, ft in zip(student, teacher):
         fs, ft = fs.detach().double(), ft.detach().double()

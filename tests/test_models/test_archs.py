@@ -19,10 +19,11 @@ EXPECTED = {
     'shufflev1': ([24, 240, 480, 960], [1, 2, 4, 8], 960),
     'shufflev2': ([24, 116, 232, 464], [1, 2, 4, 8], 1024),
     'mobilenetv2_cifar': ([16, 12, 16, 48, 160], [2, 2, 4, 8, 16], 1280),
-    'resnet18': ([64, 64, 128, 256, 512], [4, 4, 8, 16, 32], 512),
-    'resnet34': ([64, 64, 128, 256, 512], [4, 4, 8, 16, 32], 512),
-    'resnet50': ([64, 256, 512, 1024, 2048], [4, 4, 8, 16, 32], 2048),
+    'resnet18': ([64, 64, 128, 256, 512], [2, 4, 8, 16, 32], 512),
+    'resnet34': ([64, 64, 128, 256, 512], [2, 4, 8, 16, 32], 512),
+    'resnet50': ([64, 256, 512, 1024, 2048], [2, 4, 8, 16, 32], 2048),
     'mobilenetv2': ([16, 24, 32, 96, 320], [2, 4, 8, 16, 32], 1280),
+    'mobilenetv1': ([64, 128, 256, 512, 1024], [2, 4, 8, 16, 32], 1024),
 }
 # Parameter counts in millions with 100 classes (CIFAR; CRD / mdistiller tables) or 1000
 # classes (ImageNet; torchvision's model table).
@@ -30,10 +31,11 @@ PARAMS_M = {
     'resnet20': 0.27, 'resnet32': 0.47, 'resnet56': 0.86, 'resnet110': 1.7, 'resnet8x4': 1.2,
     'resnet32x4': 7.4, 'wrn16_2': 0.70, 'wrn40_1': 0.57, 'wrn40_2': 2.2, 'shufflev1': 0.95,
     'shufflev2': 1.35, 'mobilenetv2_cifar': 0.81, 'resnet18': 11.69, 'resnet34': 21.80,
-    'resnet50': 25.56, 'mobilenetv2': 3.50,
+    'resnet50': 25.56, 'mobilenetv2': 3.50, 'mobilenetv1': 4.23,
 }
 # Stages ending in a ReLU (relu(preact) == stage) vs. linear-bottleneck nets (preact == stage).
-RELU_ENDED = [n for n in ARCHS if n.startswith('resnet') or n.startswith('shuffle')]
+# (ShuffleNetV2's preact is taken before the channel shuffle; WRN is pre-activation: own tests.)
+RELU_ENDED = [n for n in ARCHS if n.startswith('resnet') or n in ('shufflev1', 'mobilenetv1')]
 LINEAR_ENDED = ['mobilenetv2_cifar', 'mobilenetv2']
 FEATURE_KEYS = {'stages', 'preact_stages', 'feat_map', 'pooled', 'logits'}
 
@@ -93,7 +95,8 @@ def test_feature_contract(zoo, name):
     for stage, preact, c, s in zip(feats['stages'], feats['preact_stages'], channels, strides):
         assert tuple(stage.shape) == (2, c, size // s, size // s)
         assert preact.shape == stage.shape
-    assert feats['preact_stages'][0] is feats['stages'][0]
+    if name not in ('resnet18', 'resnet34', 'resnet50', 'mobilenetv1'):  # stem ends in a ReLU
+        assert feats['preact_stages'][0] is feats['stages'][0]
 
     feat_map = feats['feat_map']
     assert tuple(feat_map.shape) == (2, feat_channels, *feats['stages'][-1].shape[2:])
@@ -130,9 +133,10 @@ def test_backbone_mode(zoo, name):
 
 
 @pytest.mark.parametrize('name,head', [
-    ('resnet8x4', ['fc.']), ('wrn16_2', ['fc.']), ('shufflev1', ['linear.']),
+    ('resnet8x4', ['fc.']), ('wrn16_2', ['bn1.', 'fc.']), ('shufflev1', ['linear.']),
     ('shufflev2', ['conv2.', 'bn2.', 'linear.']), ('mobilenetv2_cifar', ['conv2.', 'classifier.']),
-    ('resnet18', ['fc.']), ('mobilenetv2', ['features.18.', 'classifier.'])])
+    ('resnet18', ['fc.']), ('mobilenetv2', ['features.18.', 'classifier.']),
+    ('mobilenetv1', ['fc.'])])
 def test_backbone_mode_every_trainable_parameter_gets_a_gradient(name, head):
     """What DDP without find_unused_parameters needs: the unused head is frozen, nothing else."""
     torch.manual_seed(0)
@@ -160,17 +164,18 @@ def test_preact_relu_relation(zoo, name):
             assert (preact < 0).any()
 
 
-@pytest.mark.parametrize('name', [n for n in RELU_ENDED + ['wrn40_2']])
+@pytest.mark.parametrize('name', [n for n in RELU_ENDED if n != 'mobilenetv1'] + ['wrn40_2'])
 def test_stages_equal_the_stage_modules_own_forward(zoo, name):
     """stage i == (stage module i)(stage i - 1), run through the blocks' ordinary forward."""
     model, feats = zoo(name)
     stages = feats['stages']
     if name.startswith('wrn'):
-        modules, outputs = [model.block1, model.block2, model.block3], \
-            feats['preact_stages'][1:]  # raw block outputs
+        modules = [model.block1, model.block2, model.block3]  # raw block outputs
     else:
-        modules, outputs = [getattr(model, f'layer{i}') for i in range(1, len(stages))], stages[1:]
-    for module, inp, out in zip(modules, stages[:-1], outputs):
+        modules = [getattr(model, f'layer{i}') for i in range(1, len(stages))]
+    if name in IMAGENET_ARCHS:  # the stem entry is taken before the max-pool
+        modules[0] = torch.nn.Sequential(model.maxpool, modules[0])
+    for module, inp, out in zip(modules, stages[:-1], stages[1:]):
         with torch.no_grad():
             torch.testing.assert_close(module(inp), out)
 
@@ -183,7 +188,9 @@ def test_preact_linear_bottleneck(zoo, name):
         assert (stage < 0).any()  # linear bottleneck: no ReLU at the end of a stage
 
 
-def test_wrn_preact_is_raw_block_output():
+def test_wrn_stages_raw_preacts_normalised():
+    """Pre-activation WRN: stages are raw block outputs, preact_stages[3] = bn1(stages[3]) and
+    the pooled map relu(bn1(stages[3])) (the BN written out by hand)."""
     torch.manual_seed(0)
     model = build_arch('wrn16_2')
     bn = model.bn1  # the final BN, given non-trivial statistics
@@ -195,14 +202,13 @@ def test_wrn_preact_is_raw_block_output():
     with torch.no_grad():
         feats = model.forward_features(_input('wrn16_2'))
     stages, preacts = feats['stages'], feats['preact_stages']
-    for i in (0, 1, 2):
-        assert torch.equal(stages[i], preacts[i])
-    raw = preacts[3]
+    assert torch.equal(stages[0], preacts[0])
+    raw = stages[3]
     assert (raw < 0).any()
     scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).view(1, -1, 1, 1)
     by_hand = (raw - bn.running_mean.view(1, -1, 1, 1)) * scale + bn.bias.view(1, -1, 1, 1)
-    torch.testing.assert_close(stages[3], by_hand.clamp(min=0))
-    assert feats['feat_map'] is stages[3]
+    torch.testing.assert_close(preacts[3], by_hand)
+    torch.testing.assert_close(feats['feat_map'], by_hand.clamp(min=0))
 
 
 @pytest.mark.parametrize('name,factory', [('resnet18', 'resnet18'), ('resnet50', 'resnet50'),

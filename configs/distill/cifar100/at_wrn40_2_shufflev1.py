@@ -1,4 +1,4 @@
-# at: wrn40_2 -> shufflev1 on cifar100 (hyper-parameters: ../../../README.md#methods).
+# at: wrn40_2 -> shufflev1 on cifar100 (hyper-parameters and sources: docs/methods.md).
 # Teacher weights: train configs/distill/cifar100/baseline_wrn40_2.py, then point
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../_base_/cls/cifar100.py']

@@ -1,5 +1,5 @@
 # Methods combine: GLD (logits) + ReviewKD (features), resnet32x4 -> resnet8x4 on CIFAR-100.
-# The CE weight is GLD's (1 - alpha); each loss keeps its own defaults from METHODS.md.
+# The CE weight is GLD's (1 - alpha); each loss keeps its own defaults (docs/methods.md).
 _base_ = ['./gld_resnet32x4_resnet8x4.py']
 
 model = dict(distill_losses=[

@@ -1,4 +1,4 @@
-# fitnets: resnet34 -> resnet18 on imagenet (hyper-parameters: ../../../README.md#methods).
+# fitnets: resnet34 -> resnet18 on imagenet (hyper-parameters and sources: docs/methods.md).
 # Teacher weights: train configs/distill/imagenet/baseline_resnet34.py (or use torchvision weights), then point
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../_base_/cls/imagenet.py']
