@@ -42,6 +42,7 @@ from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import report_pooling as pooling
+from .report_published import GAP_FLAG, cls_dataset_of, published_for, published_text
 from .fileio import atomic_write
 from .report_cells import (MISSING, STATS_TEXT, Cell, csv_header, csv_values, fmt_value,
                            format_cell)
@@ -69,6 +70,7 @@ CLASSIFIER_TYPES = ('KDClassifier', )
 #: columns of the report's Runs table, as (key, column label). Add one line to show another.
 PROVENANCE_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('source_format', 'Backbone from'),
+    ('normalisation', 'Normalisation'),
 )
 
 #: Hook type that turns a transfer run into a detector / segmenter level distillation.
@@ -528,6 +530,7 @@ def _identify_cls(run: Run, cfg: dict) -> None:
     else:
         run.method = 'baseline'
         run.arch = arch_name(model, where)
+    run.dataset = cls_dataset_of(cfg)
 
 
 def _identify_transfer(run: Run, cfg: dict) -> None:
@@ -1040,7 +1043,15 @@ def render_markdown(report: Report) -> str:
     header = ['Backbone', 'Method', 'Teacher', 'Setting'] + [c.label for c in used]
     lines = [[r.arch, r.method, r.teacher or MISSING, r.setting_text() or MISSING] +
              [format_cell(r.cells.get(c.key)) for c in used] for r in report.rows]
-    out += [_md_table(header, lines, ['---'] * 4 + ['---:'] * len(used)) if lines
+    published = [published_for(r) for r in report.rows]
+    if any(published) and used and used[0].key == 'top1':
+        header.insert(5, 'Published top-1')
+        for line, info in zip(lines, published):
+            line.insert(5, published_text(info))
+        out += [f'Published top-1: the paper\'s or public repository\'s number for the same '
+                f'dataset, pair and method (source in report.json), with the measured mean '
+                f'minus it; ⚠: a gap above {GAP_FLAG:g} point.', '']
+    out += [_md_table(header, lines, ['---'] * 4 + ['---:'] * (len(header) - 4)) if lines
             else 'No finished run.', '']
 
     out += ['## Missing / unfinished runs', '']
@@ -1109,12 +1120,15 @@ def render_csv(report: Report) -> str:
     header = ['backbone', 'method', 'teacher', 'setting']
     for c in COLUMNS:
         header += csv_header(c.key)
-    writer.writerow(header)
+    writer.writerow(header + ['published_top1', 'published_gap', 'published_flag',
+                              'published_source'])
     for r in report.rows:
         line = [r.arch, r.method, r.teacher or '', r.setting_text()]
         for c in COLUMNS:
             line += csv_values(r.cells.get(c.key))
-        writer.writerow(line)
+        info = published_for(r) or {}
+        writer.writerow(line + ['' if info.get(k) is None else info[k]
+                                for k in ('top1', 'gap', 'flag', 'source')])
     return buf.getvalue()
 
 
@@ -1130,7 +1144,8 @@ def report_dict(report: Report) -> dict:
                         'interval excludes 0'),
         rows=[dict(backbone=r.arch, method=r.method, teacher=r.teacher,
                    setting=dict(r.setting), variant=dict(r.variant),
-                   metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells})
+                   metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells},
+                   published=published_for(r))
               for r in report.rows],
         missing=[r.to_json() for r in report.problem_runs],
         sweeps=[dict(backbone=s.arch, method=s.method, teacher=s.teacher, x_param=s.x_param,
