@@ -1,20 +1,17 @@
 """The learning rate at the user's real total batch (linear scaling from the recipe's batch).
 
-Every shipped config names the total batch its learning rate was published for
-(``auto_scale_lr.base_batch_size``: 64 for CIFAR-100, 256 for ImageNet, 16 for the mmdet / mmseg
-recipes) and turns mmengine's linear scaling on (``enable=True``), so a run on fewer or more GPUs
-than the recipe's trains with the recipe's learning rate *per sample*. :func:`apply_lr_policy`
-(called by ``tools/train.py``) prints the effective batch and learning rate, applies the
-command-line choice and refuses a config whose scaling is off when its batch differs from the
-recipe's, unless the user keeps the learning rate on purpose.
+A config names the total batch its learning rate was published for in
+``auto_scale_lr.base_batch_size`` (kd_transfer's classification configs: 64 for CIFAR-100, 256
+for ImageNet; mmdet's recipes: 16; kd_transfer's segmentation configs: the mmseg recipe's
+GPUs x batch). ``tools/train.py`` scales the learning rate linearly to the run's real total
+batch (GPUs x ``batch_size``) by default -- also when the config says ``enable=False``, as
+mmdet's upstream configs do -- and prints the effective batch and learning rate;
+``--no-auto-scale-lr`` keeps the config's learning rate on purpose (printed as such). mmengine's
+Runner performs the scaling (``auto_scale_lr.enable=True``).
 """
 from typing import Optional
 
 from mmengine.config import Config
-
-
-class BatchLrError(ValueError):
-    """Scaling is off and the total batch differs from the recipe's."""
 
 
 def world_size() -> int:
@@ -28,17 +25,15 @@ def apply_lr_policy(cfg: Config, choice: Optional[bool] = None, log=print) -> Op
 
     Args:
         cfg (Config): The run's config; ``cfg.auto_scale_lr.enable`` is set in place.
-        choice (bool, optional): ``True`` (``--auto-scale-lr``) scale; ``False``
-            (``--no-auto-scale-lr``) keep the config's lr whatever the batch; ``None``: the
-            config's ``auto_scale_lr.enable``.
+        choice (bool, optional): ``False`` (``--no-auto-scale-lr``) keeps the config's lr
+            whatever the batch; ``True`` (``--auto-scale-lr``) or ``None`` (the default) scale
+            it when the config names its recipe batch.
         log (callable): Where the one-line summary goes.
 
     Returns:
         float | None: The effective base learning rate (``None`` when the config has none).
 
     Raises:
-        BatchLrError: Scaling is off by config (not by ``--no-auto-scale-lr``) and the total
-            batch differs from ``auto_scale_lr.base_batch_size``.
         KeyError: ``--auto-scale-lr`` on a config without ``auto_scale_lr.base_batch_size``.
     """
     loader = cfg.get('train_dataloader') or {}
@@ -49,17 +44,18 @@ def apply_lr_policy(cfg: Config, choice: Optional[bool] = None, log=print) -> Op
     if per_process is None:
         return lr
     total = world_size() * int(per_process)
+    head = f'[kd_transfer] total batch {world_size()} x {per_process} = {total}'
     if base is None:
         if choice:
             raise KeyError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size '
                            '(the total batch its learning rate was set for)')
-        log(f'[kd_transfer] total batch {world_size()} x {per_process} = {total}; lr {lr} as in '
-            'the config (it names no recipe batch: auto_scale_lr.base_batch_size)')
+        log(f'{head}; lr {lr} as in the config (it names no recipe batch: '
+            'auto_scale_lr.base_batch_size)')
         return lr
-    enable = bool(auto.get('enable', False)) if choice is None else bool(choice)
+    enable = choice is not False
     cfg.auto_scale_lr = dict(auto, enable=enable)
     ratio = total / float(base)
-    head = f'[kd_transfer] total batch {world_size()} x {per_process} = {total} (recipe: {base})'
+    head += f' (recipe: {base})'
     if total == base:
         log(f'{head}; lr {lr} as in the recipe')
         return lr
@@ -68,13 +64,6 @@ def apply_lr_policy(cfg: Config, choice: Optional[bool] = None, log=print) -> Op
         log(f'{head}; lr {lr} -> {scaled:.6g} (linear scaling x{ratio:.4g}; '
             '--no-auto-scale-lr keeps the config\'s lr)')
         return scaled
-    if choice is False:
-        log(f'{head}; lr {lr} kept (--no-auto-scale-lr): {ratio:.4g}x the recipe\'s batch at the '
-            'same lr, i.e. a different learning rate per sample than the recipe')
-        return lr
-    raise BatchLrError(
-        f'total batch {world_size()} x {per_process} = {total} differs from the recipe\'s '
-        f'{base} (auto_scale_lr.base_batch_size) and auto_scale_lr.enable is False: lr {lr} '
-        f'would be {1 / ratio:.4g}x the recipe\'s learning rate per sample. Pass '
-        f'--auto-scale-lr to use lr {lr * ratio:.6g}, or --no-auto-scale-lr to keep {lr} on '
-        'purpose.')
+    log(f'{head}; lr {lr} kept (--no-auto-scale-lr): {ratio:.4g}x the recipe\'s batch at the '
+        'same lr, i.e. another learning rate per sample than the recipe\'s')
+    return lr

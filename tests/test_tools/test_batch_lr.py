@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from kd_transfer.batch_lr import BatchLrError, apply_lr_policy
+from kd_transfer.batch_lr import apply_lr_policy
 
 
 def _cfg(batch, lr, base, enable=True):
@@ -27,10 +27,13 @@ def test_recipe_batch_keeps_the_lr():
     assert 'lr 0.05 as in the recipe' in lines[0]
 
 
-def test_scaling_off_in_the_config_with_another_batch_is_refused():
-    with pytest.raises(BatchLrError, match=r'1 x 16 = 16 differs from the recipe.s 64.*4x the '
-                                           r'recipe.s learning rate per sample.*lr 0\.0125'):
-        apply_lr_policy(_cfg(16, 0.05, 64, enable=False), None, print)
+def test_upstream_enable_false_is_still_scaled_by_default():
+    """mmdet's configs ship auto_scale_lr=dict(enable=False, base_batch_size=16): a run on 4
+    GPUs x 2 images would silently train at twice the recipe's lr per sample."""
+    lines = []
+    cfg = _cfg(2, 0.02, 16, enable=False)
+    assert apply_lr_policy(cfg, None, lines.append) == pytest.approx(0.0025)  # 0.02 * 2 / 16
+    assert cfg.auto_scale_lr.enable is True and '0.02 -> 0.0025' in lines[0]
 
 
 def test_no_auto_scale_lr_keeps_the_lr_on_purpose():
