@@ -124,7 +124,8 @@ def test_imagenet_preprocessor_with_a_cifar_backbone_is_refused(cifar_export):
     with pytest.raises(ValueError) as err:
         model.init_weights()
     msg = str(err.value)
-    assert 'mean [129.311, 124.108, 112.404]' in msg and 'mean [123.675, 116.280, 103.530]' in msg
+    assert 'mean [129.31' in msg and 'std [68.21' in msg  # recorded (RepDistiller's)
+    assert 'mean [123.675, 116.280, 103.530]' in msg  # the model's
     assert 'allow_norm_mismatch=True' in msg and str(cifar_export) in msg
 
 
