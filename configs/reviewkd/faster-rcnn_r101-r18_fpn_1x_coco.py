@@ -5,9 +5,10 @@
 # Teacher: named by its upstream config, mmdet's faster-rcnn_r101_fpn_1x_coco; only its
 #   backbone + FPN run (heads are dropped), with its own data preprocessor.
 # Teacher vs the paper: the official ReviewKD detection runs (detectron2) distil from a
-#   detectron2 model-zoo R-101-FPN detector trained 3x with multi-scale training, and train
-#   the student multi-scale too (shorter side 640-800). This config's teacher is mmdet's
-#   single-scale 1x R-101 (weaker), so gains are not directly comparable with the paper's; the
+#   detectron2 model-zoo R-101-FPN detector trained 3x with multi-scale training (42.0 box AP
+#   in detectron2's zoo), and train the student multi-scale too (shorter side 640-800). This
+#   config's teacher is mmdet's single-scale 1x R-101 (39.4 box AP in mmdet's zoo), so gains are
+#   not directly comparable with the paper's; the
 #   stronger teacher recipe is configs/reviewkd/faster-rcnn_r101-ms3x-r18_fpn_1x_coco.py
 #   (mmdet's faster-rcnn_r101_fpn_ms-3x_coco teacher).
 # Distillation (METHODS.md, ReviewKD detection): ABF chain over the five FPN outputs P2-P6

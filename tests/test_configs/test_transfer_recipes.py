@@ -181,3 +181,27 @@ def test_reviewkd_seg_student_is_the_transfer_resnet18():
     for cfg in (rkd, transfer):
         assert (cfg.model.decode_head.channels, cfg.model.decode_head.c1_channels,
                 cfg.model.auxiliary_head.channels) == (128, 12, 64)
+
+
+def test_reviewkd_detection_configs_state_their_teacher_and_offer_the_3x_one():
+    for name in ('faster-rcnn_r101-r18_fpn_1x_coco.py', 'faster-rcnn_r101-r50_fpn_1x_coco.py'):
+        header = (REPO / 'configs/reviewkd' / name).read_text().split('\n_base_')[0]
+        assert 'detectron2' in header and '3x' in header and 'multi-scale' in header
+        assert 'faster-rcnn_r101-ms3x-r18_fpn_1x_coco.py' in header
+    option = Config.fromfile(str(REPO / 'configs/reviewkd/faster-rcnn_r101-ms3x-r18_fpn_1x_coco.py'))
+    hook = option.custom_hooks[0]
+    assert hook.type == 'ReviewKDHook' and hook.loss_weight == 1.2
+    assert hook.teacher_config == 'mmdet::faster_rcnn/faster-rcnn_r101_fpn_ms-3x_coco.py'
+    import mmdet
+    teacher = Config.fromfile(str(Path(mmdet.__file__).parent / '.mim' / 'configs' /
+                                  hook.teacher_config.split('::')[1]))
+    # the teacher recipe really is 3x multi-scale: 12 epochs over the data repeated 3 times,
+    # shorter side drawn from 640-800
+    assert teacher.train_cfg.max_epochs * teacher.train_dataloader.dataset.times == 36
+    resize = next(t for t in teacher.train_dataloader.dataset.dataset.pipeline
+                  if t.type == 'RandomResize')
+    assert sorted(min(s) for s in resize.scale) == [640, 800]
+    assert teacher.model.backbone.depth == 101
+    # the student is the 1x R-18 config's
+    base = Config.fromfile(str(REPO / 'configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py'))
+    assert option.model == base.model and option.train_cfg == base.train_cfg
