@@ -7,7 +7,12 @@ build, proves that it loads strictly into that backbone, and writes::
     {'state_dict': {<backbone keys>: Tensor},
      'meta': {'kd_transfer': {'arch', 'backbone', 'method', 'teacher', 'source',
                               'source_format', 'source_sha256', 'top1', 'ece', 'seed',
-                              'work_dir'}}}
+                              'work_dir', 'normalisation'}}}
+
+``normalisation`` (:mod:`kd_transfer.normalisation`) is the mean / std / channel order the
+student was trained with: from the student's ``data_preprocessor`` in a kd_transfer config,
+the code base's own statistics for torchvision / mdistiller / RepDistiller sources, or given
+explicitly (``mean`` / ``std``); the transfer models must normalise the same way.
 
 Source layouts (``src_format``; ``'auto'`` tells them apart):
 
@@ -593,7 +598,9 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------------- export
 def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional[str] = None,
                     force: bool = False, keep_head: bool = False, method: Optional[str] = None,
-                    teacher: Optional[str] = None) -> Dict[str, Any]:
+                    teacher: Optional[str] = None, mean: Optional[Sequence[float]] = None,
+                    std: Optional[Sequence[float]] = None,
+                    channel_order: str = 'RGB') -> Dict[str, Any]:
     """Export the student backbone of ``src`` to ``out``.
 
     Args:
@@ -606,6 +613,9 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
         keep_head (bool): Keep the classifier (verified against the arch in logits mode).
         method (str, optional): Provenance override (for sources without a kd_transfer config).
         teacher (str, optional): Provenance override.
+        mean, std (Sequence[float], optional): The normalisation the student was trained with
+            (0-255 scale, in ``channel_order``), overriding the one read from the source.
+        channel_order (str): ``'RGB'`` or ``'BGR'``, with ``mean`` / ``std``.
 
     Returns:
         dict: Summary (source, format, arch, target, counts, dropped groups, provenance).
@@ -704,6 +714,8 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
         ece=ece,
         seed=int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else None,
         work_dir=work_dir,
+        normalisation=_normalisation_of(src, ext, model_cfg, arch_type, mean, std,
+                                        channel_order),
     )
     payload = {'state_dict': OrderedDict((k, v.detach().cpu().clone().contiguous())
                                          for k, v in state.items()),
@@ -712,6 +724,33 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
     return OrderedDict(source=src, out=out, source_format=ext.fmt, kind=ext.kind, arch=arch,
                        target=target, num_tensors=len(state), num_params=num_params,
                        dropped=dict(dropped), scalars=scalars, provenance=dict(provenance))
+
+
+def _normalisation_of(src: str, ext: 'Extracted', model_cfg: Optional[dict], arch_type: str,
+                      mean: Optional[Sequence[float]], std: Optional[Sequence[float]],
+                      channel_order: str) -> Dict[str, Any]:
+    """The normalisation record of the student (see :mod:`kd_transfer.normalisation`)."""
+    from . import normalisation as norm
+    try:
+        if (mean is None) != (std is None):
+            raise ValueError('give both --mean and --std (3 values each, 0-255 scale)')
+        if mean is not None:
+            return norm.record(mean, std, channel_order, 'given to the exporter (--mean/--std)')
+        if ext.fmt == 'kd_transfer' and isinstance(model_cfg, dict):
+            student = model_cfg.get('student') if ext.kind == 'distiller' else model_cfg
+            where = ('model.student.data_preprocessor' if ext.kind == 'distiller'
+                     else 'model.data_preprocessor') + ' of the config in the checkpoint'
+            found = norm.of_preprocessor_cfg(
+                student.get('data_preprocessor') if isinstance(student, dict) else {}, where)
+        else:
+            found = norm.of_layout(ext.fmt, arch_type in IMAGENET_TYPES)
+    except ValueError as err:
+        raise ExportError(f'{src!r}: {err}') from None
+    if found is None:
+        raise ExportError(f'{src!r}: cannot tell the normalisation the student was trained with '
+                          f'(source format {ext.fmt}, no usable data_preprocessor); pass --mean '
+                          'and --std (0-255 scale) and --channel-order')
+    return found
 
 
 def write_atomic(obj: Any, out: str, force: bool = False) -> None:
@@ -751,11 +790,17 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f'top1          {fmt(prov["top1"])}    ece {fmt(prov["ece"])}    seed {fmt(prov["seed"])}',
         f'work dir      {fmt(prov["work_dir"])}' + (f'  (scalars: {summary["scalars"]})'
                                                    if summary.get('scalars') else ''),
+        f'normalisation {_describe_norm(prov.get("normalisation"))}',
         f'sha256        {prov["source_sha256"]}',
         f'written       {summary["out"]}',
         f'use it with   --cfg-options model.backbone.init_cfg.checkpoint={summary["out"]}',
     ]
     return '\n'.join(lines)
+
+
+def _describe_norm(value: Any) -> str:
+    from .normalisation import describe
+    return describe(value) if isinstance(value, dict) else 'unknown'
 
 
 __all__ = ['SOURCE_FORMATS', 'UPSTREAM_RENAMES', 'method_names', 'ExportError', 'export_backbone',

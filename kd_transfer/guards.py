@@ -13,6 +13,8 @@
   with ``strict=False`` and only *warns* on mismatching keys): a kd_transfer architecture, or
   any module fed an exported kd_transfer backbone, is loaded strictly, and a checkpoint none
   of whose keys fit is refused for every module. Other (upstream) loads behave as before.
+  An exported backbone whose recorded normalisation differs from the enclosing model's data
+  preprocessor is refused too (``init_cfg.allow_norm_mismatch=True`` opts out).
 * :func:`check_datasets`, :func:`check_not_empty` and :func:`refuse_existing_checkpoints`
   are the early checks of ``tools/train.py`` / ``tools/test.py``: missing roots and annotation
   files, malformed VOC XML / COCO JSON entries (``--on-bad-annotation fail|skip``), COCO
@@ -256,9 +258,20 @@ class StrictPretrainedInit(PretrainedInit):
       (upstream partial loads, e.g. an ImageNet ResNet with its ``fc`` into mmdet's ResNet,
       stay allowed).
 
+    An exported backbone also records the normalisation its student was trained with
+    (``meta['kd_transfer']['normalisation']``); when the module is initialised from a model's
+    ``init_weights`` (as the runner does), that model's ``data_preprocessor`` must normalise
+    the same way (:func:`kd_transfer.normalisation.mismatch`), unless the init_cfg sets
+    ``allow_norm_mismatch=True`` (a deliberate experiment).
+
     Raises:
-        ValueError: The message names the checkpoint, the module and the offending keys.
+        ValueError: The message names the checkpoint, the module and the offending keys, or
+            both normalisations.
     """
+
+    def __init__(self, *args, allow_norm_mismatch: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.allow_norm_mismatch = allow_norm_mismatch
 
     def __call__(self, module: torch.nn.Module) -> None:
         if self.prefix is None and isinstance(self.checkpoint, str) and \
@@ -286,7 +299,44 @@ class StrictPretrainedInit(PretrainedInit):
                     f'{_few(missing)}, {len(unexpected)} unexpected {_few(unexpected)}, '
                     f'{len(mis_shaped)} mis-shaped {_few(mis_shaped, 3)}.{what} Nothing was '
                     'loaded (mmengine would have loaded the matching part and only warned).')
+            if isinstance(exported, dict) and not self.allow_norm_mismatch:
+                _check_normalisation(self.checkpoint, exported, module)
         super().__call__(module)
+
+
+def _enclosing_preprocessor(module: torch.nn.Module) -> Optional[torch.nn.Module]:
+    """The ``data_preprocessor`` of the model whose ``init_weights`` is initialising
+    ``module`` (found on the call stack), or None when ``module`` is initialised on its own."""
+    import inspect
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            owner = frame.f_locals.get('self')
+            pre = getattr(owner, 'data_preprocessor', None)
+            if isinstance(owner, torch.nn.Module) and isinstance(pre, torch.nn.Module) and \
+                    any(m is module for m in owner.modules()):
+                return pre
+            frame = frame.f_back
+    finally:
+        del frame
+    return None
+
+
+def _check_normalisation(checkpoint: str, exported: dict, module: torch.nn.Module) -> None:
+    """Refuse a backbone trained under another normalisation than the model's preprocessor."""
+    from . import normalisation as norm
+    recorded = exported.get('normalisation')
+    pre = _enclosing_preprocessor(module)
+    if not isinstance(recorded, dict) or pre is None:
+        return  # an export from before normalisation was recorded, or no model around it
+    used = norm.of_preprocessor(pre)
+    if norm.mismatch(recorded, used):
+        raise ValueError(
+            f'init_cfg Pretrained checkpoint {checkpoint!r} holds a {exported.get("arch")} '
+            f'student trained with {norm.describe(recorded)}, but the model\'s data_preprocessor '
+            f'feeds the backbone {norm.describe(used)}. Set model.data_preprocessor mean / std '
+            f'(and bgr_to_rgb) to the recorded values, or add allow_norm_mismatch=True to the '
+            f'backbone\'s init_cfg for a deliberate experiment.')
 
 
 def _arch_hint(module: torch.nn.Module) -> str:

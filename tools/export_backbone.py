@@ -5,12 +5,16 @@
                                               mdistiller|repdistiller]
                                     [--arch NAME] [--force] [--keep-head]
                                     [--method NAME] [--teacher NAME]
+                                    [--mean R G B --std R G B [--channel-order RGB|BGR]]
 
 SRC is a kd_transfer training checkpoint (Distiller or plain classifier), a torchvision
 state_dict, an mdistiller or a RepDistiller checkpoint. Only the student backbone is kept
 (teacher, connectors and the classifier head are dropped), renamed to the keys of the
 backbone the transfer configs build, verified by a strict load, and written atomically to
-OUT with its provenance under meta['kd_transfer']. Use it with
+OUT with its provenance under meta['kd_transfer'], including the normalisation the student
+was trained with (meta['kd_transfer']['normalisation']: from the kd_transfer config, the
+code base's statistics for torchvision / mdistiller / RepDistiller files, or --mean/--std).
+Use it with
     --cfg-options model.backbone.init_cfg.checkpoint=OUT
 """
 import argparse
@@ -44,6 +48,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--teacher', default=None,
                         help='provenance: teacher architecture, for sources without a '
                         'kd_transfer config')
+    parser.add_argument('--mean', type=float, nargs=3, default=None, metavar=('C0', 'C1', 'C2'),
+                        help='provenance: the mean the student was trained with (0-255 scale, '
+                        'in --channel-order), overriding the one read from SRC')
+    parser.add_argument('--std', type=float, nargs=3, default=None, metavar=('C0', 'C1', 'C2'),
+                        help='provenance: the std the student was trained with (with --mean)')
+    parser.add_argument('--channel-order', default='RGB', choices=('RGB', 'BGR'),
+                        help='channel order the student saw, of --mean / --std (default RGB)')
     return parser.parse_args(argv)
 
 
@@ -52,7 +63,8 @@ def main(argv=None) -> int:
     try:
         summary = export_backbone(args.src, args.out, src_format=args.src_format, arch=args.arch,
                                   force=args.force, keep_head=args.keep_head, method=args.method,
-                                  teacher=args.teacher)
+                                  teacher=args.teacher, mean=args.mean, std=args.std,
+                                  channel_order=args.channel_order)
     except ExportError as err:
         print(f'export_backbone: error: {err}', file=sys.stderr)
         print('export_backbone: nothing was written', file=sys.stderr)

@@ -4,7 +4,14 @@
 #   weights; or a kd_transfer-exported backbone via model.backbone.init_cfg.checkpoint=...).
 # Teacher: named by its upstream config, mmdet's faster-rcnn_r101_fpn_1x_coco; only its
 #   backbone + FPN run (heads are dropped), with its own data preprocessor.
-# Distillation (docs/methods.md): ABF chain over the five FPN outputs P2-P6
+# Teacher vs the paper: the official ReviewKD detection runs (detectron2) distil from a
+#   detectron2 model-zoo R-101-FPN detector trained 3x with multi-scale training (42.0 box AP
+#   in detectron2's zoo), and train the student multi-scale too (shorter side 640-800). This
+#   config's teacher is mmdet's single-scale 1x R-101 (39.4 box AP in mmdet's zoo), so gains are
+#   not directly comparable with the paper's; the
+#   stronger teacher recipe is configs/reviewkd/faster-rcnn_r101-ms3x-r18_fpn_1x_coco.py
+#   (mmdet's faster-rcnn_r101_fpn_ms-3x_coco teacher).
+# Distillation (docs/methods.md, ReviewKD detection): ABF chain over the five FPN outputs P2-P6
 #   (in = mid = out = 256), HCL against the teacher's FPN outputs, weight 1.2, no warm-up.
 #   The loss is logged as `loss_reviewkd`; the checkpoint's `state_dict` is a plain R-18
 #   Faster R-CNN (ABF weights are stored beside it under `reviewkd_abf`).

@@ -394,6 +394,7 @@ def seg_cfg(data_root: Path, tmp_path: Path) -> Config:
     _save_teacher(tcfg, tmp_path / 'seg_teacher.pth', 'mmseg')
     cfg = Config.fromfile(str(SEG_CONFIG))
     cfg.model.pretrained = None
+    cfg.model.backbone.init_cfg = None  # no torchvision download
     cfg.model.data_preprocessor.size = (64, 64)
     cfg.custom_hooks[0].update(teacher_config=str(tcfg),
                                teacher_checkpoint=str(tmp_path / 'seg_teacher.pth'))

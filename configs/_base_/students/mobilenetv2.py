@@ -2,7 +2,7 @@
 # TVMobileNetV2) for the transfer configs in configs/transfer/, used directly as the backbone
 # (registered in mmengine's root MODELS, so the mmdet / mmseg scopes find it).
 # Outputs: the four stages at strides 4 / 8 / 16 / 32 (24, 32, 96, 320 channels, the layers of
-# mmdet's MobileNetV2 out_indices (1, 2, 4, 7)); no dilation, so DeepLab runs at output stride 32.
+# mmdet's MobileNetV2 out_indices (1, 2, 4, 7)); dilated for DeepLab (below).
 # The checkpoint below is a placeholder: set it with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 student_arch = 'mobilenetv2'
@@ -15,6 +15,21 @@ backbone = dict(
 backbone_channels = [24, 32, 96, 320]
 backbone_strides = [4, 8, 16, 32]
 
+# Normalisation the student was trained with: its classification config's data_preprocessor
+# (configs/_base_/cls/imagenet.py, torchvision's ImageNet statistics; RGB images), which is
+# also mmdet's / mmseg's default. The transfer configs feed the backbone exactly this;
+# tests/test_configs/test_transfer_configs.py compares it with the classification config, and
+# loading a backbone whose provenance records another normalisation is refused.
+student_norm = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                    channel_order='RGB')
+# DeepLab (configs/transfer/seg/): dilated to output stride 8 as mmseg's mobilenet-v2-d8
+# recipes (MobileNetV2 strides (1, 2, 2, 1, 1, 1, 1), dilations (1, 1, 1, 2, 2, 4, 4): the
+# first block of each layer; same weights). Head widths as those recipes, which keep the
+# heads: channels 512, c1_channels 48, aux channels 256.
+seg_backbone = dict(strides=(1, 2, 2, 1, 1, 1, 1), dilations=(1, 1, 1, 2, 2, 4, 4))
+seg_backbone_strides = [4, 8, 8, 8]
+seg_heads = dict(channels=512, c1_channels=48, aux_channels=256)
+
 # ---- derived, read by the transfer configs (same lines in every student file) ----
 # Inputs are shrunk so that the finest output sits at stride 4 of the original image
 # (1 for ImageNet students; CIFAR students, whose stem does not downsample, see 1/4 images).
@@ -22,3 +37,7 @@ input_downscale = max(1, 4 // backbone_strides[0])
 # FPN outputs: the backbone levels, then max-pooled extra levels up to five in total.
 fpn_strides = backbone_strides + [backbone_strides[-1] * 2**i
                                   for i in range(1, 6 - len(backbone_strides))]
+# DeepLab's ASPP rates follow its rule rate x output stride = constant, the output stride
+# counted on the original image: (12, 24, 36) at 8 (mmseg's d8 recipes), (6, 12, 18) at 16.
+seg_out_stride = seg_backbone_strides[-1] * input_downscale
+aspp_dilations = (1, ) + tuple(rate * 8 // seg_out_stride for rate in (12, 24, 36))

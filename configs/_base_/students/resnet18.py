@@ -17,6 +17,21 @@ backbone = dict(
 backbone_channels = [64, 128, 256, 512]
 backbone_strides = [4, 8, 16, 32]
 
+# Normalisation the student was trained with: its classification config's data_preprocessor
+# (configs/_base_/cls/imagenet.py, torchvision's ImageNet statistics; RGB images), which is
+# also mmdet's / mmseg's default. The transfer configs feed the backbone exactly this;
+# tests/test_configs/test_transfer_configs.py compares it with the classification config, and
+# loading a backbone whose provenance records another normalisation is refused.
+student_norm = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                    channel_order='RGB')
+# DeepLab (configs/transfer/seg/): mmseg's d8 ResNet (strides (1, 2, 1, 1), dilations
+# (1, 1, 2, 4), as upstream's r50-d8 base: output stride 8) with the head widths of mmseg's
+# R-18 recipes (deeplabv3plus_r18b-d8 / deeplabv3_r18b-d8: channels 128, c1_channels 12,
+# aux channels 64).
+seg_backbone = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
+seg_backbone_strides = [4, 8, 8, 8]
+seg_heads = dict(channels=128, c1_channels=12, aux_channels=64)
+
 # ---- derived, read by the transfer configs (same lines in every student file) ----
 # Inputs are shrunk so that the finest output sits at stride 4 of the original image
 # (1 for ImageNet students; CIFAR students, whose stem does not downsample, see 1/4 images).
@@ -24,3 +39,7 @@ input_downscale = max(1, 4 // backbone_strides[0])
 # FPN outputs: the backbone levels, then max-pooled extra levels up to five in total.
 fpn_strides = backbone_strides + [backbone_strides[-1] * 2**i
                                   for i in range(1, 6 - len(backbone_strides))]
+# DeepLab's ASPP rates follow its rule rate x output stride = constant, the output stride
+# counted on the original image: (12, 24, 36) at 8 (mmseg's d8 recipes), (6, 12, 18) at 16.
+seg_out_stride = seg_backbone_strides[-1] * input_downscale
+aspp_dilations = (1, ) + tuple(rate * 8 // seg_out_stride for rate in (12, 24, 36))

@@ -3,6 +3,9 @@
 # Recipe of mmdet's faster-rcnn_r50_fpn_1x_voc0712.py restricted to VOC2007
 # (configs/transfer/_base_/faster-rcnn_fpn_voc07.py): 4 epochs over the training set repeated
 # 3 times, 8 GPUs x 2 images, SGD lr 0.01, x0.1 after epoch 3.
+# Departures (docs/transfer.md): the student's own normalisation (its classification
+# config's mean / std); BatchNorm frozen and stem + first stage frozen for every student (as
+# mmdet's ResNet); CIFAR students see 1/4-size images (every pipeline size / 4).
 #
 # The baseline and every distillation method differ only by the backbone checkpoint:
 #   python tools/export_backbone.py CLS_CHECKPOINT BACKBONE.pth  # a trained mobilenetv2 classifier
@@ -17,7 +20,7 @@ custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
 
 
 # ---- student glue: the same lines in every det config of this kind; every number comes
-# ---- from the student file (channels, strides, input_downscale), nothing is edited by hand.
+# ---- from the student file (channels, strides, input_downscale, normalisation).
 def _shrink(pipeline, factor=_base_.input_downscale):
     """The pipeline with every image size divided by the student's input_downscale."""
     return [dict(t, **{k: tuple(v // factor for v in t[k])
@@ -25,6 +28,9 @@ def _shrink(pipeline, factor=_base_.input_downscale):
 
 
 model = dict(
+    # the normalisation the student was trained with (mmcv loads BGR images: swap to RGB)
+    data_preprocessor=dict(mean=_base_.student_norm['mean'], std=_base_.student_norm['std'],
+                           bgr_to_rgb=_base_.student_norm['channel_order'] == 'RGB'),
     # as mmdet's ResNet recipe: BatchNorm statistics frozen, stem + first stage frozen
     backbone=dict(_base_.backbone, norm_eval=True, frozen_stages=1),
     neck=dict(in_channels=_base_.backbone_channels),

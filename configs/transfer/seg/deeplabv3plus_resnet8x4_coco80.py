@@ -2,8 +2,13 @@
 # with the kd_transfer student "resnet8x4" as backbone (configs/_base_/students/resnet8x4.py).
 # Recipe of mmseg's deeplabv3plus_r50-d8_4xb4-40k_voc12aug-512x512.py, datasets replaced:
 # 40k iterations, 4 GPUs x 4 crops of 512 x 512, SGD lr 0.01 with poly decay, SyncBN;
-# IoUMetric (mIoU). ResNet students keep upstream's d8 dilation (output stride 8), the other
-# students run at their native strides.
+# IoUMetric (mIoU). Per backbone as mmseg's recipes (configs/_base_/students/<student>.py):
+# ResNet-18 d8 with the r18-d8 head widths (128 / c1 12 / aux 64); MobileNetV2 dilated to
+# output stride 8 as mobilenet-v2-d8 (heads 512 / c1 48 / aux 256, as upstream). ASPP rates
+# follow the output stride on the original image (OS 8: 12 / 24 / 36). Departures: CIFAR
+# students take 1/4-size inputs, stay undilated (OS 16 on the original image, a 32 x 32 map on
+# a 128 crop) with ASPP rates 6 / 12 / 18 and the r18-d8 head widths; the normalisation is the
+# student's own (docs/transfer.md).
 #
 # The baseline and every distillation method differ only by the backbone checkpoint:
 #   python tools/export_backbone.py CLS_CHECKPOINT BACKBONE.pth  # a trained resnet8x4 classifier
@@ -21,7 +26,7 @@ sync_bn = 'torch'  # as upstream's SyncBN, also for the students' own BatchNorm 
 
 
 # ---- student glue: the same lines in every seg config of this kind; every number comes
-# ---- from the student file (channels, strides, input_downscale), nothing is edited by hand.
+# ---- from the student file (channels, strides, input_downscale, normalisation, heads).
 def _shrink(pipeline, factor=_base_.input_downscale):
     """The pipeline with every image size divided by the student's input_downscale."""
     return [dict(t, **{k: tuple(v // factor for v in t[k])
@@ -31,17 +36,24 @@ def _shrink(pipeline, factor=_base_.input_downscale):
 crop_size = tuple(v // _base_.input_downscale for v in _base_.crop_size)
 model = dict(
     pretrained=None,  # the backbone's init_cfg loads the exported student instead
-    data_preprocessor=dict(size=crop_size),
-    backbone=_base_.backbone,
+    # the normalisation the student was trained with (mmcv loads BGR images: swap to RGB)
+    data_preprocessor=dict(size=crop_size, mean=_base_.student_norm['mean'],
+                           std=_base_.student_norm['std'],
+                           bgr_to_rgb=_base_.student_norm['channel_order'] == 'RGB'),
+    backbone=dict(_base_.backbone, **_base_.seg_backbone),  # the student's output-stride setting
     decode_head=dict(
         num_classes=_base_.seg_num_classes,
         in_channels=_base_.backbone_channels[-1],
         in_index=len(_base_.backbone_channels) - 1,
-        c1_in_channels=_base_.backbone_channels[0]),
+        channels=_base_.seg_heads['channels'],
+        dilations=_base_.aspp_dilations,
+        c1_in_channels=_base_.backbone_channels[0],
+        c1_channels=_base_.seg_heads['c1_channels']),
     auxiliary_head=dict(
         num_classes=_base_.seg_num_classes,
         in_channels=_base_.backbone_channels[-2],
-        in_index=len(_base_.backbone_channels) - 2))
+        in_index=len(_base_.backbone_channels) - 2,
+        channels=_base_.seg_heads['aux_channels']))
 train_pipeline = _shrink(_base_.train_pipeline)
 test_pipeline = _shrink(_base_.test_pipeline)
 train_dataloader = dict(

@@ -1,0 +1,119 @@
+"""The input normalisation a student was trained with, recorded and compared.
+
+A backbone only means what it learned under the normalisation it was trained with: the
+exporter records it in the checkpoint's provenance (``meta['kd_transfer']['normalisation']``,
+see :func:`record`) and the strict ``Pretrained`` initialiser refuses a detector / segmentor
+whose data preprocessor normalises differently (:func:`mismatch`).
+
+A record is ``{'mean': [3 floats], 'std': [3 floats], 'channel_order': 'RGB' | 'BGR',
+'from': str}`` on the 0-255 scale. ``channel_order`` is the order of the channels *the network
+sees* (after any conversion of the preprocessor), which is also the order of ``mean`` / ``std``.
+
+Channel order of the loaded images: kd_transfer's classification datasets give RGB images
+(CIFAR pickles, PIL); mmdet / mmseg pipelines load with mmcv, which gives BGR, so their
+preprocessors' ``bgr_to_rgb=True`` makes the network see RGB.
+"""
+from typing import Any, Dict, Optional, Sequence
+
+#: ImageNet statistics on the 0-255 scale, RGB: torchvision's ``Normalize(mean=(0.485, 0.456,
+#: 0.406), std=(0.229, 0.224, 0.225))`` times 255 (also mdistiller's ImageNet loaders).
+IMAGENET = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+#: RepDistiller's ``dataset/cifar100.py`` and mdistiller's ``mdistiller/dataset/cifar100.py``
+#: ``Normalize((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))``, times 255, RGB.
+CIFAR100_UPSTREAM = dict(mean=[0.5071 * 255, 0.4867 * 255, 0.4408 * 255],
+                         std=[0.2675 * 255, 0.2565 * 255, 0.2761 * 255])
+
+#: Two normalisations are the same when every mean / std value agrees within this relative
+#: tolerance (RepDistiller's rounded CIFAR-100 statistics and the exact ones of
+#: configs/_base_/cls/cifar100.py differ by < 0.07%; CIFAR and ImageNet differ by > 4%).
+RTOL = 5e-3
+
+CHANNEL_ORDERS = ('RGB', 'BGR')
+
+
+def record(mean: Sequence[float], std: Sequence[float], channel_order: str = 'RGB',
+           source: str = '') -> Dict[str, Any]:
+    """A normalisation record (see the module docstring).
+
+    Raises:
+        ValueError: ``mean`` / ``std`` are not 3 positive-std numbers or the order is unknown.
+    """
+    mean, std = [float(v) for v in mean], [float(v) for v in std]
+    if len(mean) != 3 or len(std) != 3 or any(v <= 0 for v in std):
+        raise ValueError(f'normalisation: expected 3 means and 3 positive stds on the 0-255 '
+                         f'scale, got mean={mean} std={std}')
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f'normalisation: channel order must be one of {CHANNEL_ORDERS}, '
+                         f'got {channel_order!r}')
+    return {'mean': [round(v, 4) for v in mean], 'std': [round(v, 4) for v in std],
+            'channel_order': channel_order, 'from': source}
+
+
+def of_layout(source_format: str, imagenet_arch: bool) -> Optional[Dict[str, Any]]:
+    """The normalisation a code base trains with: torchvision / mdistiller ImageNet models
+    with ImageNet statistics, RepDistiller / mdistiller CIFAR models with their CIFAR-100 ones
+    (all RGB). None for an unknown combination."""
+    if imagenet_arch and source_format in ('torchvision', 'mdistiller'):
+        return record(IMAGENET['mean'], IMAGENET['std'], 'RGB',
+                      f'{source_format} ImageNet layout (torchvision statistics)')
+    if not imagenet_arch and source_format in ('repdistiller', 'mdistiller'):
+        return record(CIFAR100_UPSTREAM['mean'], CIFAR100_UPSTREAM['std'], 'RGB',
+                      f'{source_format} CIFAR-100 layout (its Normalize statistics)')
+    return None
+
+
+def of_preprocessor_cfg(cfg: Optional[dict], where: str) -> Optional[Dict[str, Any]]:
+    """The record of a kd_transfer classifier's ``data_preprocessor`` config.
+
+    ``None`` (the key absent) is :class:`~kd_transfer.models.KDClassifier`'s default, the
+    CIFAR-100 statistics. The classification datasets give RGB images, so the network sees
+    BGR only when the config swaps channels. Returns None when the config does not normalise.
+    """
+    if cfg is None:
+        from .models.classifier import CIFAR100_MEAN, CIFAR100_STD
+        return record(CIFAR100_MEAN, CIFAR100_STD, 'RGB', f'{where} (KDClassifier default)')
+    if not isinstance(cfg, dict) or cfg.get('mean') is None or cfg.get('std') is None:
+        return None
+    swap = bool(cfg.get('bgr_to_rgb') or cfg.get('rgb_to_bgr'))
+    return record(cfg['mean'], cfg['std'], 'BGR' if swap else 'RGB', where)
+
+
+def of_preprocessor(module: Any) -> Optional[Dict[str, Any]]:
+    """The record of a built data preprocessor (mmengine ``ImgDataPreprocessor``, mmdet's
+    ``DetDataPreprocessor``, mmseg's ``SegDataPreProcessor``); None if it does not normalise.
+
+    mmdet / mmseg preprocessors receive mmcv-loaded BGR images; any other (kd_transfer's
+    classifiers) receives RGB images.
+    """
+    if not getattr(module, '_enable_normalize', False):
+        return None
+    swap = bool(getattr(module, '_channel_conversion', getattr(module, 'channel_conversion',
+                                                               False)))
+    loads_bgr = type(module).__module__.startswith(('mmdet', 'mmseg'))
+    order = 'RGB' if loads_bgr == swap else 'BGR'
+    return record(module.mean.flatten().tolist(), module.std.flatten().tolist(), order,
+                  f'{type(module).__name__} (bgr_to_rgb={swap})')
+
+
+def mismatch(recorded: Dict[str, Any], used: Optional[Dict[str, Any]],
+             rtol: float = RTOL) -> bool:
+    """True when ``used`` (None: no normalisation) is not ``recorded``."""
+    if used is None:
+        return True
+    if recorded.get('channel_order', 'RGB') != used['channel_order']:
+        return True
+    return any(abs(a - b) > rtol * abs(b) for key in ('mean', 'std')
+               for a, b in zip(used[key], recorded[key]))
+
+
+def describe(norm: Optional[Dict[str, Any]]) -> str:
+    """``mean [..] std [..] (RGB)`` for messages."""
+    if norm is None:
+        return 'no normalisation'
+    fmt = lambda vs: '[' + ', '.join(f'{v:.3f}' for v in vs) + ']'  # noqa: E731
+    src = f', from {norm["from"]}' if norm.get('from') else ''
+    return f'mean {fmt(norm["mean"])} std {fmt(norm["std"])} ({norm["channel_order"]}{src})'
+
+
+__all__ = ['IMAGENET', 'CIFAR100_UPSTREAM', 'RTOL', 'record', 'of_layout',
+           'of_preprocessor_cfg', 'of_preprocessor', 'mismatch', 'describe']
