@@ -9,7 +9,7 @@
 # Teacher vs the paper: the paper has no VOC detection setting; its COCO runs distil from a
 #   detectron2 zoo R-101-FPN trained 3x multi-scale. Here the teacher is an R-101 trained on
 #   VOC2007 alone with mmdet's single-scale VOC schedule (the config above).
-# Distillation (METHODS.md): ABF chain over P2-P6 (256 in / mid / out), HCL against the
+# Distillation (docs/methods.md): ABF chain over P2-P6 (256 in / mid / out), HCL against the
 #   teacher's FPN outputs, weight 1.2, no warm-up; logged as `loss_reviewkd`.
 #
 #   python tools/train.py configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_voc2007.py \

@@ -9,7 +9,7 @@
 #   not directly comparable with the paper's; the
 #   stronger teacher recipe is configs/reviewkd/faster-rcnn_r101-ms3x-r18_fpn_1x_coco.py
 #   (for R-50: the same teacher_config / checkpoint in this config's hook).
-# Distillation (METHODS.md): ABF chain over P2-P6 (256 channels in / mid / out), HCL against
+# Distillation (docs/methods.md): ABF chain over P2-P6 (256 channels in / mid / out), HCL against
 #   the teacher's FPN outputs, weight 1.0, no warm-up; logged as `loss_reviewkd`.
 #
 #   python tools/train.py configs/reviewkd/faster-rcnn_r101-r50_fpn_1x_coco.py \
