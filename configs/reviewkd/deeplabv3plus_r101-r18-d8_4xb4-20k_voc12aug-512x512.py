@@ -19,7 +19,10 @@
 #
 #   python tools/train.py configs/reviewkd/deeplabv3plus_r101-r18-d8_4xb4-20k_voc12aug-512x512.py \
 #       --cfg-options custom_hooks.0.teacher_checkpoint=/path/to/deeplabv3plus_r101-d8_512x512_20k_voc12aug.pth
-_base_ = 'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py'
+_base_ = [
+    'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
+    '../transfer/_base_/seg_lr.py',  # the recipe's total batch (lr scaling)
+]
 
 custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
 

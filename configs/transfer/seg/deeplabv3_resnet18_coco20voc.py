@@ -18,6 +18,7 @@
 #   python tools/coco_to_semseg.py data/coco --classes voc20  # -> data/coco/semseg_voc20/
 _base_ = [
     'mmseg::deeplabv3/deeplabv3_r50-d8_4xb4-40k_voc12aug-512x512.py',
+    '../_base_/seg_lr.py',  # the recipe's total batch (lr scaling)
     '../_base_/coco20voc_seg.py',
     '../../_base_/students/resnet18.py',
 ]

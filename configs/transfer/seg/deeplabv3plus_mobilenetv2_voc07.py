@@ -17,6 +17,7 @@
 # Data: VOCdevkit linked at data/VOCdevkit/ (VOC2007 trainval and test merged in VOC2007/).
 _base_ = [
     'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
+    '../_base_/seg_lr.py',  # the recipe's total batch (lr scaling)
     '../_base_/voc07_seg.py',
     '../../_base_/students/mobilenetv2.py',
 ]

@@ -18,6 +18,7 @@
 #   python tools/coco_to_semseg.py data/coco --classes coco80  # -> data/coco/semseg_coco80/
 _base_ = [
     'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-40k_voc12aug-512x512.py',
+    '../_base_/seg_lr.py',  # the recipe's total batch (lr scaling)
     '../_base_/coco80_seg.py',
     '../../_base_/students/resnet8x4.py',
 ]

@@ -18,6 +18,7 @@
 #   ImageSets/Segmentation/aug.txt (mmseg's VOC2012 + aug preparation).
 _base_ = [
     'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
+    '../_base_/seg_lr.py',  # the recipe's total batch (lr scaling)
     '../../_base_/students/resnet8x4.py',
 ]
 custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
