@@ -14,15 +14,18 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 from kd_transfer.guards import (check_datasets, check_not_empty,  # noqa: E402
                                 refuse_existing_checkpoints)
 from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
-                                load_config, resume_from)
+                                load_config)
+from kd_transfer.resume import resolve_resume  # noqa: E402
+from kd_transfer.strict_load import add_strict_load_hook  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     add_common_args(parser)
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
-                        help='resume from CKPT, or from the latest checkpoint of the work dir '
-                        'when no path is given')
+                        help='resume from CKPT; without a path: the checkpoint last_checkpoint '
+                        'names, else the highest-numbered epoch_N.pth / iter_N.pth of the work '
+                        'dir (an error if there is none)')
     parser.add_argument('--amp', action='store_true', help='mixed precision (GPU only)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (total batch / auto_scale_lr.base_batch_size)')
@@ -44,7 +47,8 @@ def main(argv=None) -> None:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
-    resume_from(cfg, args.resume)
+    resolve_resume(cfg, args.resume)
+    add_strict_load_hook(cfg)
     if not (cfg.get('resume', False) or args.force):
         refuse_existing_checkpoints(cfg.work_dir)
     check_datasets(cfg, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)
