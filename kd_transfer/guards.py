@@ -147,7 +147,8 @@ class FiniteLossHook(Hook):
                  else 'on another rank (this rank: ' +
                  ', '.join(f'{k}={v:.4g}' for k, v in terms.items()) + ')')
         teacher = teacher_diagnosis(runner)
-        advice = (f'{teacher}. Lowering the learning rate will not help: fix the teacher, then '
+        advice = (f'{teacher[:1].upper()}{teacher[1:]}. Lowering the learning rate will not '
+                  'help: fix the teacher, then '
                   'start again' if teacher else 'Lower the learning rate or the loss weights, '
                   'or resume from that checkpoint')
         raise NonFiniteLossError(

@@ -49,3 +49,24 @@ def test_force_replaces_its_own_output_but_not_files_added_to_it(tmp_path, capsy
     assert 'holds files this tool did not write: coco/my_annotations.json' in err, err
     assert (out / 'coco' / 'my_annotations.json').read_text() == '{}'
     assert json.loads((out / 'synthetic_info.json').read_text())['seed'] == 2
+
+
+def test_demo_force_refuses_a_directory_it_did_not_write(tmp_path, monkeypatch):
+    """Same fault in ``tools/demo.py --out . --force`` (it removed the whole directory)."""
+    import pytest
+
+    from kd_transfer.demo import DEMO_MARKER, refuse_foreign_demo_dir, run_demo
+    mine = tmp_path / 'project'
+    (mine / 'data').mkdir(parents=True)
+    (mine / 'data' / 'my_dataset.csv').write_text('precious')
+    with pytest.raises(FileExistsError, match=rf'{mine} was not written by the demo \(it has no '
+                                              rf'{DEMO_MARKER}\): data; --force only replaces'):
+        run_demo(str(mine), profile='quick', force=True, log=lambda m: None)
+    assert (mine / 'data' / 'my_dataset.csv').read_text() == 'precious'
+    (mine / DEMO_MARKER).write_text('')
+    (mine / 'thesis.tex').write_text('precious')
+    with pytest.raises(FileExistsError, match=r'holds files the demo did not write: thesis\.tex'):
+        run_demo(str(mine), profile='quick', force=True, log=lambda m: None)
+    assert (mine / 'thesis.tex').read_text() == 'precious'
+    (mine / 'thesis.tex').unlink()
+    refuse_foreign_demo_dir(mine)  # a demo directory: --force may replace it

@@ -37,7 +37,7 @@ def test_teacher_with_non_finite_outputs_gets_teacher_advice(tmp_path, synthetic
         Runner.from_cfg(cfg).train()
     message = str(err.value)
     assert 'non-finite loss at iteration 1' in message and 'loss_kd=nan' in message
-    assert f"the teacher outputs are non-finite (NaN/Inf) in the last batch, so every " \
+    assert f"The teacher outputs are non-finite (NaN/Inf) in the last batch, so every " \
            f"distillation term is: check the teacher checkpoint '{bad}' (its weights are " \
            'finite: look for negative BatchNorm running_var' in message, message
     assert 'Lowering the learning rate will not help' in message
