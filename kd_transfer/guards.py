@@ -88,8 +88,9 @@ def teacher_diagnosis(runner) -> Optional[str]:
     Asks the model (:class:`~kd_transfer.models.Distiller`) and every hook
     (:class:`~kd_transfer.hooks.ReviewKDHook`) that has a ``nonfinite_teacher()`` method.
     """
-    model = getattr(runner.model, 'module', runner.model)
-    for owner in [model, *getattr(runner, 'hooks', [])]:
+    model = getattr(runner, 'model', None)
+    model = getattr(model, 'module', model)
+    for owner in [model, *(getattr(runner, 'hooks', None) or [])]:
         ask = getattr(owner, 'nonfinite_teacher', None)
         if callable(ask):
             said = ask()
