@@ -46,7 +46,9 @@ def check_output_dir(out_dir: 'str | os.PathLike', force: bool) -> Path:
     """Return ``out_dir`` as an absolute path after checking that it may be (re)written.
 
     Raises:
-        FileExistsError: ``out_dir`` is a file, or a non-empty directory and ``force`` is False.
+        FileExistsError: ``out_dir`` is a file; or a non-empty directory and ``force`` is False;
+            or, with ``force``, a directory holding anything its :data:`MANIFEST` does not list
+            (everything, when it has none).
     """
     out = Path(os.path.abspath(os.fspath(out_dir)))
     if out.exists() and not out.is_dir():
@@ -72,7 +74,8 @@ def atomic_output_dir(out_dir: 'str | os.PathLike', force: bool = False) -> Iter
     """Yield a temporary directory ``<out_dir>.tmp-*`` that replaces ``out_dir`` on success.
 
     On an exception the temporary directory is removed and ``out_dir`` is left untouched.
-    With ``force`` an existing ``out_dir`` is moved aside, replaced, then deleted.
+    With ``force`` an existing ``out_dir`` that holds only what its manifest lists is moved
+    aside, replaced, then deleted. The manifest of the new directory is written last.
 
     Args:
         out_dir (str | os.PathLike): Final directory (its parents are created).
