@@ -503,7 +503,8 @@ def check_finite(state: Dict[str, Tensor], src: str) -> None:
     Raises:
         ExportError: Names the source and the first non-finite tensors.
     """
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = [k for k, v in state.items()
+           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         first = state[bad[0]]
         raise ExportError(
