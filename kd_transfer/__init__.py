@@ -12,5 +12,6 @@ Importing the package (configs do it with ``custom_imports = dict(imports=['kd_t
 from . import fileio, safe_load  # noqa: F401  (first: atomic saves, safe loads)
 from . import datasets, distill, evaluation, hooks, models  # noqa: F401
 from . import guards  # noqa: F401,E402  (FiniteLossHook, strict Pretrained loading)
+from . import strict_load  # noqa: F401,E402  (StrictLoadHook, in dumped configs)
 
 __version__ = '0.1.0'

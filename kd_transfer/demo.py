@@ -105,6 +105,26 @@ def _transfer(cfg_path: str, data: str, work_dir: str, backbone: Optional[str], 
     return cfg
 
 
+#: Marker file of a demo output directory, and everything the demo writes at its top level.
+DEMO_MARKER = '.kd_transfer_demo'
+DEMO_ENTRIES = {DEMO_MARKER, 'data', 'work_dirs', 'backbones', 'report'}
+
+
+def refuse_foreign_demo_dir(out: Path) -> None:
+    """Refuse ``--force`` on a directory the demo did not write (no marker, or other entries
+    at its top level): ``tools/demo.py --out . --force`` must not delete the user's files."""
+    entries = sorted(p.name for p in out.iterdir())
+    foreign = [e for e in entries if e not in DEMO_ENTRIES]
+    if DEMO_MARKER not in entries or foreign:
+        shown = foreign or entries
+        raise FileExistsError(
+            f'{out} ' + ('holds files the demo did not write' if DEMO_MARKER in entries else
+                         f'was not written by the demo (it has no {DEMO_MARKER})') +
+            f': {", ".join(shown[:5])}' + (f' ... (+{len(shown) - 5} more)' if len(shown) > 5
+                                            else '') +
+            '; --force only replaces a demo output directory. Choose another --out.')
+
+
 def run_demo(out_dir: str = 'demo_out', profile: str = 'default', force: bool = False,
              log: Callable[[str], None] = print) -> Path:
     """Run the demo into ``out_dir`` (data/, work_dirs/, backbones/, report/).
@@ -131,9 +151,11 @@ def run_demo(out_dir: str = 'demo_out', profile: str = 'default', force: bool = 
         if not force:
             raise FileExistsError(f'{out} exists and is not empty: pass --force to replace it, '
                                   'or choose another --out')
+        refuse_foreign_demo_dir(out)
         shutil.rmtree(out)
     work, backbones = out / 'work_dirs', out / 'backbones'
     backbones.mkdir(parents=True)
+    (out / DEMO_MARKER).write_text('written by tools/demo.py; --force replaces this directory\n')
     torch.manual_seed(0)
     cls_runs = ['teacher', 'baseline', *METHODS]
     progress = Progress(1 + len(cls_runs) + 1 + 2 * (1 + len(METHODS)) + 2 + 1, log)

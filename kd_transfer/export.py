@@ -41,6 +41,7 @@ import io
 import json
 import os
 import os.path as osp
+import shlex
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -430,7 +431,7 @@ def infer_arch(ext: Extracted) -> List[Tuple[str, str]]:
             shapes, head = arch_signature(arch)
             state = rename_keys(ext.state, _archs()[arch]['type'], fmt)
             body = {k: tuple(v.shape) for k, v in state.items() if not k.startswith(head)}
-            if body == shapes:
+            if _without_bn_counters(body) == _without_bn_counters(shapes):
                 matches.append((arch, fmt))
     return matches
 
@@ -481,6 +482,64 @@ def check_strict(state: Dict[str, Tensor], model: nn.Module, ignore_prefix: Opti
             f'{_few([f"{k}: {tuple(state[k].shape)} vs {own[k]}" for k in mis_shaped])}')
     model.load_state_dict(
         {**{k: v for k, v in model.state_dict().items() if k not in own}, **state}, strict=True)
+
+
+def _without_bn_counters(shapes: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in shapes.items() if not k.endswith('num_batches_tracked')}
+
+
+def fill_num_batches_tracked(state: Dict[str, Tensor], model: nn.Module) -> Dict[str, Tensor]:
+    """Add the BatchNorm ``num_batches_tracked`` counters an older state dict lacks.
+
+    torchvision weight files written before the counter existed have ``running_mean`` /
+    ``running_var`` but no ``num_batches_tracked``; torch loads them strictly and sets the
+    counter to 0 (``_BatchNorm._load_from_state_dict``). The same is done here, for the
+    BatchNorm layers of ``model`` whose running statistics ``state`` holds.
+    """
+    out = OrderedDict(state)
+    for key, value in model.state_dict().items():
+        prefix = key[:-len('num_batches_tracked')]
+        if key.endswith('num_batches_tracked') and key not in out and \
+                f'{prefix}running_mean' in out:
+            out[key] = torch.zeros_like(value, device='cpu')
+    return out
+
+
+def check_finite(state: Dict[str, Tensor], src: str) -> None:
+    """Refuse weights holding NaN / Inf (a diverged run, a corrupted file).
+
+    Raises:
+        ExportError: Names the source and the first non-finite tensors.
+    """
+    bad = [k for k, v in state.items()
+           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        first = state[bad[0]]
+        raise ExportError(
+            f'{src!r}: {len(bad)} tensor(s) of the student hold NaN/Inf, e.g. {_few(bad, 3)} '
+            f'({int(torch.isnan(first).sum())} NaN, {int(torch.isinf(first).sum())} Inf of '
+            f'{first.numel()} values in {bad[0]!r}); the run diverged or the file is corrupt. '
+            'Export an earlier checkpoint.')
+
+
+def refuse_source_as_output(src: str, out: str) -> None:
+    """Refuse an output that is the source file itself (same path, a symlink or a hard link
+    to it): even with ``--force`` the training checkpoint (teacher, optimizer, head) would be
+    replaced by the backbone-only file.
+
+    Raises:
+        ExportError: Names both paths.
+    """
+    same = src == out
+    if not same and osp.exists(src) and osp.exists(out):
+        try:
+            same = osp.samefile(src, out)
+        except OSError:
+            same = False
+    if same:
+        raise ExportError(f'output {out!r} is the source checkpoint {src!r} itself (the same '
+                          'file, a symlink or a hard link to it); choose another output path '
+                          '(--force never replaces the source)')
 
 
 # ---------------------------------------------------------------------- provenance
@@ -534,11 +593,15 @@ def student_arch_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
 
 def read_scalars(work_dir: Optional[str], epoch: Optional[int] = None, it: Optional[int] = None
                  ) -> Tuple[Optional[float], Optional[float], Optional[str]]:
-    """Top-1 and ECE from the latest ``<work_dir>/*/vis_data/scalars.json``.
+    """Top-1 and ECE of a checkpoint's own validation, from ``<work_dir>/*/vis_data/scalars.json``.
 
-    The record whose ``step`` equals the checkpoint's epoch (else its iteration) is used when
-    there is one, so a ``best_*.pth`` gets its own accuracy; otherwise the last record that
-    has ``cls/top1``.
+    Every launch of a run (the first one, each ``--resume``) writes its own timestamped
+    ``scalars.json``. The launches are searched newest first for the validation record
+    whose ``step`` is the checkpoint's epoch (else its iteration), so ``best_*_epoch_2.pth``
+    gets the value of epoch 2 even when a later launch logged other epochs. When the
+    checkpoint's step is known and no launch validated at it, the values are unknown
+    (None), never another epoch's. Without ``epoch`` / ``it``: the last validation record of
+    the newest launch that has one.
 
     Args:
         work_dir (str, optional): mmengine work dir.
@@ -546,16 +609,42 @@ def read_scalars(work_dir: Optional[str], epoch: Optional[int] = None, it: Optio
         it (int, optional): The checkpoint's iteration (``meta.iter``).
 
     Returns:
-        tuple: ``(top1, ece, scalars_path)``, None where unknown.
+        tuple: ``(top1, ece, scalars_path)``, None where unknown (``scalars_path``: the file
+        the values come from, else the newest one).
     """
     if not work_dir or not osp.isdir(work_dir):
         return None, None, None
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    # run dirs are timestamps (YYYYmmdd_HHMMSS): sorted newest first
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')), reverse=True)
     if not files:
         return None, None, None
-    path = files[-1]  # run dirs are timestamps (YYYYmmdd_HHMMSS): the last is the latest
+    runs = [(path, _val_records(path)) for path in files]
+    chosen, source = None, files[0]
+    # an epoch-based checkpoint is validated at its epoch; an iteration-based one (epoch 0)
+    # at its iteration (or at step 0 when its metrics are logged by epoch)
+    steps = [epoch] if epoch else [s for s in (it, epoch) if s is not None]
+    for step in steps:
+        for path, records in runs:
+            at_step = [r for r in records if r.get('step') == step]
+            if at_step:
+                chosen, source = at_step[-1], path
+                break
+        if chosen is not None:
+            break
+    if chosen is None and not steps:
+        source, records = next(((p, r) for p, r in runs if r), (files[0], []))
+        chosen = records[-1] if records else None
+    if chosen is None:
+        return None, None, source
+    top1, ece = chosen.get('cls/top1'), chosen.get('cls/ece')
+    return (float(top1) if isinstance(top1, (int, float)) else None,
+            float(ece) if isinstance(ece, (int, float)) else None, source)
+
+
+def _val_records(path: str) -> List[dict]:
+    """The records of a ``scalars.json`` that hold ``cls/top1`` (unreadable lines skipped)."""
     records = []
-    with open(path, encoding='utf-8') as f:
+    with open(path, encoding='utf-8', errors='replace') as f:
         for line in f:
             try:
                 rec = json.loads(line)
@@ -563,17 +652,7 @@ def read_scalars(work_dir: Optional[str], epoch: Optional[int] = None, it: Optio
                 continue
             if isinstance(rec, dict) and 'cls/top1' in rec:
                 records.append(rec)
-    if not records:
-        return None, None, path
-    chosen = records[-1]
-    for step in (epoch, it):
-        at_step = [r for r in records if step is not None and r.get('step') == step]
-        if at_step:
-            chosen = at_step[-1]
-            break
-    top1, ece = chosen.get('cls/top1'), chosen.get('cls/ece')
-    return (float(top1) if isinstance(top1, (int, float)) else None,
-            float(ece) if isinstance(ece, (int, float)) else None, path)
+    return records
 
 
 def _to_float(value: Any) -> Optional[float]:
@@ -624,6 +703,7 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
         ExportError: Any problem; nothing is written then.
     """
     src, out = osp.abspath(osp.expanduser(src)), osp.abspath(osp.expanduser(out))
+    refuse_source_as_output(src, out)
     if osp.exists(out) and not force:
         raise ExportError(f'output {out!r} exists; pass --force to overwrite it')
     if osp.isdir(out):
@@ -678,7 +758,9 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
         if head_keys:
             dropped['head (' + head.rstrip('.') + ')'] = len(head_keys)
     model, backbone_cfg, target = target_backbone(arch, keep_head, num_classes)
+    state = fill_num_batches_tracked(state, model)
     check_strict(state, model, None if keep_head else head, f'{target} [{arch}]')
+    check_finite(state, src)
     param_names = {k for k, _ in model.named_parameters()}
     num_params = sum(v.numel() for k, v in state.items() if k in param_names)
 
@@ -793,7 +875,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         f'normalisation {_describe_norm(prov.get("normalisation"))}',
         f'sha256        {prov["source_sha256"]}',
         f'written       {summary["out"]}',
-        f'use it with   --cfg-options model.backbone.init_cfg.checkpoint={summary["out"]}',
+        'use it with   --cfg-options ' +
+        shlex.quote(f'model.backbone.init_cfg.checkpoint={summary["out"]}'),
     ]
     return '\n'.join(lines)
 

@@ -55,6 +55,54 @@ def _last_checkpoint(work_dir: str) -> str:
     return 'no checkpoint had been written yet'
 
 
+def nonfinite_tensors(tensors: Any) -> List[str]:
+    """Names of the floating-point tensors holding NaN / Inf in a state dict (or a
+    ``{name: tensor}`` / list of tensors: list indices are the names)."""
+    items = tensors.items() if isinstance(tensors, dict) else enumerate(tensors or [])
+    return [str(k) for k, v in items if isinstance(v, torch.Tensor) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())]
+
+
+def all_finite(tensors: Any) -> Optional[torch.Tensor]:
+    """A 0-dim bool tensor: every value of the (nested dict / list of) tensors is finite.
+
+    Kept as a tensor (no host synchronisation); :class:`FiniteLossHook` reads it only after a
+    non-finite loss. None when there is no tensor.
+    """
+    flat: List[torch.Tensor] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, torch.Tensor):
+            if node.is_floating_point():
+                flat.append(torch.isfinite(node.detach()).all())
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(tensors)
+    return torch.stack(flat).all() if flat else None
+
+
+def teacher_diagnosis(runner) -> Optional[str]:
+    """What the teachers of a run say about a non-finite loss (None when they are fine).
+
+    Asks the model (:class:`~kd_transfer.models.Distiller`) and every hook
+    (:class:`~kd_transfer.hooks.ReviewKDHook`) that has a ``nonfinite_teacher()`` method.
+    """
+    model = getattr(runner, 'model', None)
+    model = getattr(model, 'module', model)
+    for owner in [model, *(getattr(runner, 'hooks', None) or [])]:
+        ask = getattr(owner, 'nonfinite_teacher', None)
+        if callable(ask):
+            said = ask()
+            if said:
+                return said
+    return None
+
+
 @HOOKS.register_module()
 class FiniteLossHook(Hook):
     """Stop training at the first non-finite loss term; never checkpoint non-finite weights.
@@ -103,11 +151,15 @@ class FiniteLossHook(Hook):
         where = (', '.join(f'{k}={v}' for k, v in named.items()) if bad
                  else 'on another rank (this rank: ' +
                  ', '.join(f'{k}={v:.4g}' for k, v in terms.items()) + ')')
+        teacher = teacher_diagnosis(runner)
+        advice = (f'{teacher[:1].upper()}{teacher[1:]}. Lowering the learning rate will not '
+                  'help: fix the teacher, then '
+                  'start again' if teacher else 'Lower the learning rate or the loss weights, '
+                  'or resume from that checkpoint')
         raise NonFiniteLossError(
             f'non-finite loss at iteration {runner.iter + 1} (epoch {runner.epoch + 1}, batch '
             f'{batch_idx}): {where}. Training stopped before this iteration was checkpointed; '
-            f'{_last_checkpoint(runner.work_dir)}. Lower the learning rate or the loss '
-            f'weights, or resume from that checkpoint.')
+            f'{_last_checkpoint(runner.work_dir)}. {advice}.')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         for name, value in (checkpoint.get('state_dict') or {}).items():
@@ -723,6 +775,7 @@ def refuse_existing_checkpoints(work_dir: str) -> None:
             'to start a new one elsewhere, or --force to overwrite them')
 
 
-__all__ = ['FiniteLossHook', 'NonFiniteLossError', 'RandomStateHook', 'get_rng_state',
+__all__ = ['FiniteLossHook', 'NonFiniteLossError', 'all_finite', 'nonfinite_tensors',
+           'teacher_diagnosis', 'RandomStateHook', 'get_rng_state',
            'set_rng_state', 'StrictPretrainedInit', 'pretrained_mismatch',
            'check_datasets', 'check_not_empty', 'refuse_existing_checkpoints']

@@ -28,6 +28,8 @@ def load_config(args: argparse.Namespace) -> Config:
     import kd_transfer  # noqa: F401  (safe checkpoint loading + registration)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
+        from .cfg_options import check_cfg_options
+        check_cfg_options(cfg, args.cfg_options, args.config)
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -196,14 +198,7 @@ def enable_amp(cfg: Config) -> None:
 
 
 def resume_from(cfg: Config, resume: Optional[str]) -> None:
-    """``--resume`` alone: latest checkpoint of the work dir; ``--resume PATH``: that file."""
-    if resume is None:
-        return
-    if resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    else:
-        if not osp.isfile(resume):
-            raise FileNotFoundError(f'--resume {resume!r}: no such checkpoint file')
-        cfg.resume = True
-        cfg.load_from = resume
+    """``--resume`` alone: the work dir's newest checkpoint; ``--resume PATH``: that file
+    (:func:`kd_transfer.resume.resolve_resume`, which refuses when there is none)."""
+    from .resume import resolve_resume
+    resolve_resume(cfg, resume)

@@ -42,7 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='malformed image/annotation entries: stop (fail, default) or skip '
                         'them and report how many were skipped')
     parser.add_argument('--force', action='store_true',
-                        help='replace the output directory if it exists and is not empty')
+                        help='replace the output directory if this tool wrote it (its '
+                        '.kd_transfer_manifest.json lists everything in it)')
     return parser.parse_args(argv)
 
 

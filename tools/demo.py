@@ -14,7 +14,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--out', default='demo_out', help='output directory (default demo_out)')
     parser.add_argument('--quick', action='store_true', help='2-iteration runs (a smoke test)')
-    parser.add_argument('--force', action='store_true', help='replace an existing --out')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing --out written by the demo')
     args = parser.parse_args(argv)
     import kd_transfer  # noqa: F401
     from kd_transfer.demo import run_demo

@@ -37,7 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cifar-test', type=int, default=1000,
                         help='images in the CIFAR-100 test pickle (default: 1000)')
     parser.add_argument('--force', action='store_true',
-                        help='replace OUT_DIR if it exists and is not empty')
+                        help='replace OUT_DIR if this tool wrote it (its '
+                        '.kd_transfer_manifest.json lists everything in it)')
     return parser.parse_args(argv)
 
 

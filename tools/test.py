@@ -13,6 +13,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from kd_transfer.guards import check_datasets  # noqa: E402
 from kd_transfer.launch import (add_common_args, build_runner, load_config,  # noqa: E402
                                 on_rank0)
+from kd_transfer.strict_load import add_strict_load_hook  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,6 +33,7 @@ def main(argv=None) -> None:
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    add_strict_load_hook(cfg)  # a checkpoint of another model is refused, not scored
     if args.out is not None:
         if osp.exists(args.out):
             raise FileExistsError(f'--out {args.out!r} exists; choose a new name')

@@ -16,15 +16,18 @@ from kd_transfer.batch_lr import apply_lr_policy  # noqa: E402
 from kd_transfer.guards import (check_datasets, check_not_empty,  # noqa: E402
                                 refuse_existing_checkpoints)
 from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
-                                load_config, on_rank0, resume_from)
+                                load_config, on_rank0)
+from kd_transfer.resume import resolve_resume  # noqa: E402
+from kd_transfer.strict_load import add_strict_load_hook  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     add_common_args(parser)
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
-                        help='resume from CKPT, or from the latest checkpoint of the work dir '
-                        'when no path is given')
+                        help='resume from CKPT; without a path: the checkpoint last_checkpoint '
+                        'names, else the highest-numbered epoch_N.pth / iter_N.pth of the work '
+                        'dir (an error if there is none)')
     parser.add_argument('--amp', action='store_true', help='mixed precision (GPU only)')
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument('--auto-scale-lr', dest='auto_scale_lr', action='store_true', default=None,
@@ -47,7 +50,8 @@ def main(argv=None) -> None:
     if args.amp:
         enable_amp(cfg)
     apply_lr_policy(cfg, args.auto_scale_lr)
-    resume_from(cfg, args.resume)
+    resolve_resume(cfg, args.resume)
+    add_strict_load_hook(cfg)
     if not (cfg.get('resume', False) or args.force):
         refuse_existing_checkpoints(cfg.work_dir)
     on_rank0(cfg, check_datasets, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)

@@ -15,4 +15,5 @@ custom_hooks = [
          loss_weight=1.0,
          warmup_iters=0,
          mid_channels=256),
+    dict(type='FiniteLossHook'),  # the list replaces the inherited one: name it
 ]

@@ -63,6 +63,7 @@ from mmengine.runner.checkpoint import weights_to_cpu
 from torch import Tensor, nn
 
 from ..distill.reviewkd import ABFChain, hcl_loss
+from ..guards import all_finite, nonfinite_tensors
 from ..safe_load import load_checkpoint_file
 
 CKPT_KEY = 'reviewkd_abf'
@@ -257,6 +258,11 @@ def build_teacher(config: str, checkpoint: str, used_paths: Sequence[str],
     except RuntimeError as err:
         raise RuntimeError(f'ReviewKDHook: teacher_checkpoint {checkpoint!r} does not fit '
                            f'{config!r}: {err}') from None
+    bad = nonfinite_tensors(used)
+    if bad:
+        raise ValueError(f'ReviewKDHook: teacher_checkpoint {checkpoint!r} holds NaN/Inf weights '
+                         f'in {len(bad)} tensor(s), e.g. {bad[:3]}; use another teacher '
+                         'checkpoint')
     if missing or unexpected:
         raise ValueError(f'ReviewKDHook: teacher_checkpoint {checkpoint!r} does not match the '
                        f'{"/".join(keep)} of {config!r}: {len(missing)} missing keys '
@@ -468,6 +474,7 @@ class ReviewKDHook(Hook):
         s_feats = _as_feature_list(captured[0], f'student {self.student_features}')
         with torch.no_grad():
             t_feats = self.teacher_forward(inputs, data_samples)
+            self._teacher_finite = all_finite(t_feats)  # read by FiniteLossHook on a NaN loss
         sync = self._optim_wrapper is None or self._optim_wrapper.should_sync()
         no_sync = getattr(self.abf_forward, 'no_sync', None)
         with nullcontext() if sync or no_sync is None else no_sync():
@@ -486,6 +493,19 @@ class ReviewKDHook(Hook):
             list[Tensor]: teacher features at ``teacher_features``, shallow -> deep.
         """
         return extract_until(self.teacher, self.teacher_features, self.converter(inputs))
+
+    def nonfinite_teacher(self) -> Optional[str]:
+        """Why the teacher is at fault for a non-finite loss, or None (FiniteLossHook)."""
+        flag = getattr(self, '_teacher_finite', None)
+        if flag is None or bool(flag) or self.teacher is None:
+            return None
+        weights = nonfinite_tensors(self.teacher.state_dict())
+        return (f'ReviewKDHook: the teacher outputs ({self.teacher_features}) are non-finite '
+                f'(NaN/Inf) in the last batch: check the teacher checkpoint '
+                f'{self.teacher_checkpoint!r} ' +
+                (f'(NaN/Inf weights in {weights[:3]})' if weights else
+                 '(its weights are finite: look for negative BatchNorm running_var or '
+                 'overflowing activations)'))
 
     def current_weight(self) -> float:
         """``loss_weight * min((iter + 1) / warmup_iters, 1)`` at the current iteration."""

@@ -8,6 +8,7 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
+from ..guards import all_finite, nonfinite_tensors
 from ..safe_load import load_checkpoint_file
 from .classifier import attach_predictions, gt_labels
 
@@ -46,6 +47,11 @@ def load_teacher_weights(model: nn.Module, path: str) -> None:
             f'{type(model.backbone).__name__}: {len(missing)} missing [{few(missing)}], '
             f'{len(unexpected)} unexpected [{few(unexpected)}], {len(mis_shaped)} mis-shaped '
             f'[{few([f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in mis_shaped])}]')
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise ValueError(f'teacher checkpoint {path!r} holds NaN/Inf weights in {len(bad)} '
+                         f'tensor(s), e.g. {bad[:3]}: a diverged or corrupt teacher would make '
+                         'every distillation loss non-finite; use another teacher checkpoint')
     model.load_state_dict(state, strict=True)
 
 
@@ -132,6 +138,19 @@ class Distiller(BaseModel):
         for loss in self.distill_losses:
             loss.setup(s_shapes, t_shapes)
 
+    def nonfinite_teacher(self) -> Optional[str]:
+        """Why the teacher is at fault for a non-finite loss, or None (FiniteLossHook)."""
+        flag = getattr(self, '_teacher_finite', None)
+        if flag is None or bool(flag):
+            return None
+        weights = nonfinite_tensors(self.teacher.state_dict())
+        return (f'the teacher outputs are non-finite (NaN/Inf) in the last batch, so every '
+                f'distillation term is: check the teacher checkpoint '
+                f'{self.teacher_checkpoint!r} ' +
+                (f'(NaN/Inf weights in {weights[:3]})' if weights else
+                 '(its weights are finite: look for negative BatchNorm running_var or '
+                 'overflowing activations)'))
+
     def train(self, mode: bool = True) -> 'Distiller':
         """Switch student and connectors; the teacher stays in eval mode."""
         super().train(mode)
@@ -178,6 +197,7 @@ class Distiller(BaseModel):
             teacher = self.teacher.backbone.forward_features(t_inputs)
         student = self.student.backbone.forward_features(s_inputs)
         teacher = {k: teacher[k] for k in self.teacher_keys}
+        self._teacher_finite = all_finite(teacher)  # read by FiniteLossHook on a NaN loss
         labels = gt_labels(data_samples, student['logits'].device)
         losses: Dict[str, torch.Tensor] = {}
         if self.ce_weight:

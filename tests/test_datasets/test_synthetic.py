@@ -26,8 +26,9 @@ def test_two_runs_give_identical_bytes(tmp_path):
     a = make_synthetic_data(tmp_path / 'a', seed=3, log=lambda m: None, **TINY)
     b = make_synthetic_data(tmp_path / 'b', seed=3, log=lambda m: None, **TINY)
     tree_a, tree_b = _tree(a), _tree(b)
-    # VOC jpg/xml/png, 8 image sets, COCO jpg, 2 json, 3 CIFAR pickles, synthetic_info.json
-    assert len(tree_a) == 5 * 3 + 8 + 5 + 2 + 3 + 1
+    # VOC jpg/xml/png, 8 image sets, COCO jpg, 2 json, 3 CIFAR pickles, synthetic_info.json,
+    # the manifest (--force replaces only what it lists)
+    assert len(tree_a) == 5 * 3 + 8 + 5 + 2 + 3 + 1 + 1
     assert tree_a == tree_b
     c = make_synthetic_data(tmp_path / 'c', seed=4, log=lambda m: None, **TINY)
     assert _tree(c) != tree_a
@@ -40,8 +41,13 @@ def test_refuses_non_empty_dir_and_force_replaces(tmp_path, capsys):
     with pytest.raises(FileExistsError, match='--force'):
         make_synthetic_data(out, log=lambda m: None, **TINY)
     assert (out / 'keep.txt').exists()
+    # --force replaces only a directory the tool wrote (tests/test_hardening/
+    # test_force_own_files.py): keep.txt is not deleted
+    with pytest.raises(FileExistsError, match='was not written by this tool'):
+        make_synthetic_data(out, force=True, log=lambda m: None, **TINY)
+    (out / 'keep.txt').unlink()
+    make_synthetic_data(out, log=lambda m: None, **TINY)
     make_synthetic_data(out, force=True, **TINY)
-    assert not (out / 'keep.txt').exists()
     assert (out / 'VOCdevkit' / 'VOC2007' / 'JPEGImages' / '000001.jpg').is_file()
     assert 'done' in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir()] == ['out']  # no temporary directory left

@@ -359,8 +359,11 @@ def test_read_scalars_falls_back_to_last_record(tmp_path):
     write_work_dir(tmp_path, [{'cls/top1': 10.0, 'step': 1},
                               {'cls/top1': 20.0, 'cls/ece': 0.3, 'step': 2},
                               {'loss': 1.0, 'step': 50}])
-    top1, ece, path = read_scalars(str(tmp_path), epoch=9)
+    # no epoch known: the last record of the newest launch
+    top1, ece, path = read_scalars(str(tmp_path))
     assert (top1, ece) == (20.0, 0.3) and path.endswith('20260101_120000/vis_data/scalars.json')
+    # an epoch no launch validated: unknown, not another epoch's value (issue 13, item 8)
+    assert read_scalars(str(tmp_path), epoch=9)[:2] == (None, None)
     assert read_scalars(str(tmp_path / 'nowhere')) == (None, None, None)
 
 

@@ -97,11 +97,18 @@ def test_train_cfg_options_and_work_dir(train_tool, captured, tmp_path):
     assert cfg.optim_wrapper.optimizer.momentum == 0.9  # the rest of the config is kept
 
 
-def test_train_resume_without_path_resumes_the_latest(train_tool, captured):
+def test_train_resume_without_path_resumes_the_latest(train_tool, captured, tmp_path):
     assert train_tool.parse_args([CONFIG, '--resume']).resume == 'auto'
-    train_tool.main([CONFIG, '--resume'])
+    work_dir = tmp_path / 'w'
+    work_dir.mkdir()
+    for name in ('epoch_2.pth', 'epoch_3.pth'):
+        (work_dir / name).write_bytes(b'')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_2.pth'))
+    train_tool.main([CONFIG, '--work-dir', str(work_dir), '--resume'])
     cfg = captured[0].cfg
-    assert cfg.resume is True and cfg.load_from is None  # mmengine: latest of the work dir
+    # the file last_checkpoint names, given to mmengine explicitly (tests/test_hardening/
+    # test_resume_choice.py: without last_checkpoint, without any checkpoint)
+    assert cfg.resume is True and cfg.load_from == str(work_dir / 'epoch_2.pth')
 
 
 def test_train_resume_from_a_file(train_tool, captured, tmp_path):

@@ -5,6 +5,7 @@
 # mmdet's MobileNetV2 out_indices (1, 2, 4, 7)); dilated for DeepLab (below).
 # The checkpoint below is a placeholder: set it with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+_base_ = ['../guards.py']  # FiniteLossHook in every transfer config
 student_arch = 'mobilenetv2'
 backbone = dict(
     _delete_=True,  # replace the upstream ResNet config instead of merging into it

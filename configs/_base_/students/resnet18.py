@@ -5,6 +5,7 @@
 # (frozen_stages / norm_eval for mmdet, d8 dilations for mmseg) merge into it.
 # The checkpoint below is a placeholder: set it with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+_base_ = ['../guards.py']  # FiniteLossHook in every transfer config
 student_arch = 'resnet18'
 backbone = dict(
     type='ResNet',

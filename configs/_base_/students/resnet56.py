@@ -7,6 +7,7 @@
 # masks are still evaluated at the original resolution.
 # The checkpoint below is a placeholder: set it with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+_base_ = ['../guards.py']  # FiniteLossHook in every transfer config
 student_arch = 'resnet56'
 backbone = dict(
     _delete_=True,  # replace the upstream ResNet config instead of merging into it

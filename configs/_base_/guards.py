@@ -1,0 +1,9 @@
+# kd_transfer's guards for the detection / segmentation configs (classification configs get
+# them from cls/runtime.py): FiniteLossHook stops training at the first NaN / Inf loss term,
+# before that iteration is checkpointed, and refuses to checkpoint non-finite weights.
+# Every configs/transfer/ config inherits this file through its student file
+# (configs/_base_/students/*.py); the ReviewKD configs, whose custom_hooks list replaces the
+# inherited one, name FiniteLossHook themselves. tests/test_configs/test_finite_loss_everywhere.py
+# checks that every shipped config has it.
+custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
+custom_hooks = [dict(type='FiniteLossHook')]
