@@ -61,7 +61,8 @@ def shrink_cls(cfg: Config, data_root: str, work_dir: str, epochs: int, batch: i
                         batch_size=batch if key == 'train_dataloader' else 250)
         cfg[key].dataset.data_root = data_root
     cfg.train_cfg.max_epochs = epochs
-    cfg.auto_scale_lr = dict(enable=False, base_batch_size=batch)  # the demo's lr is for its batch
+    # the recipe's lr scaled to the demo's batch (as tools/train.py does for every run)
+    cfg.auto_scale_lr = dict(cfg.get('auto_scale_lr') or {}, enable=True)
     cfg.param_scheduler = [dict(type='MultiStepLR', by_epoch=True, gamma=0.1,
                                 milestones=[max(1, int(epochs * 0.75))])]
     cfg.default_hooks.checkpoint.update(interval=epochs, save_best=None)

@@ -412,6 +412,9 @@ def _formats_for(arch: str, ext: 'Extracted') -> List[str]:
         return [ext.fmt]
     if _archs()[arch]['type'] in IMAGENET_TYPES:
         return ['torchvision']
+    from .models import IMAGENET_ARCHS
+    if arch in IMAGENET_ARCHS:  # MobileNet V1: the official ReviewKD / mdistiller ImageNet file
+        return ['mdistiller']
     if ext.wrapper == 'model' and not ext.extras:
         return ['mdistiller']
     return ['repdistiller']
@@ -825,7 +828,9 @@ def _normalisation_of(src: str, ext: 'Extracted', model_cfg: Optional[dict], arc
             found = norm.of_preprocessor_cfg(
                 student.get('data_preprocessor') if isinstance(student, dict) else {}, where)
         else:
-            found = norm.of_layout(ext.fmt, arch_type in IMAGENET_TYPES)
+            from .models import ARCHS, IMAGENET_ARCHS  # trained on ImageNet, whatever layout
+            imagenet = arch_type in {ARCHS[a]['type'] for a in IMAGENET_ARCHS}
+            found = norm.of_layout(ext.fmt, imagenet)
     except ValueError as err:
         raise ExportError(f'{src!r}: {err}') from None
     if found is None:

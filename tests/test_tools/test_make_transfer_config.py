@@ -45,7 +45,8 @@ def build(cfg_model, scope):
 #: every student of configs/distill/ (CIFAR and ImageNet) plus resnet50 (the bottleneck rule);
 #: the other ARCHS (teachers) share these architectures' code paths.
 STUDENT_ARCHS = ['resnet8x4', 'resnet20', 'resnet32', 'wrn16_2', 'wrn40_1', 'shufflev1',
-                 'shufflev2', 'mobilenetv2_cifar', 'resnet18', 'mobilenetv2', 'resnet50']
+                 'shufflev2', 'mobilenetv2_cifar', 'resnet18', 'mobilenetv2', 'mobilenetv1',
+                 'resnet50']
 USED = sorted(set(STUDENT_ARCHS) | {'resnet56'})
 
 
