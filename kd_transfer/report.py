@@ -42,6 +42,7 @@ from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import report_pooling as pooling
+from .hooks.backbone_record import read_record
 from .report_published import GAP_FLAG, cls_dataset_of, published_for, published_text
 from .fileio import atomic_write
 from .report_cells import (MISSING, STATS_TEXT, Cell, csv_header, csv_values, fmt_value,
@@ -535,6 +536,17 @@ def _identify_cls(run: Run, cfg: dict) -> None:
 
 def _identify_transfer(run: Run, cfg: dict) -> None:
     model = cfg.get('model') or {}
+    record = read_record(run.run_dir)
+    if record and isinstance(record.get('provenance'), dict):
+        _apply_provenance(run, cfg, dict(record['provenance']), record.get('checkpoint') or '?')
+        run.checkpoint = record.get('checkpoint')
+        path = run.checkpoint
+        if path and osp.isfile(path) and record.get('sha256'):
+            from .export import sha256_of
+            if sha256_of(path) != record['sha256']:
+                run.notes.append(f'{path} has changed since this run was trained; identified '
+                                 'from the train-time record (backbone_record.json)')
+        return
     ckpt = _backbone_checkpoint(model)
     if ckpt is None:
         run.status, run.reason = 'unidentified', (
@@ -558,6 +570,14 @@ def _identify_transfer(run: Run, cfg: dict) -> None:
         run.status, run.reason = 'unidentified', (
             f"backbone checkpoint {path} has no meta['kd_transfer'] provenance")
         return
+    if record is None:
+        run.notes.append('no train-time backbone record (run older than BackboneRecordHook): '
+                         'identified from the file now at the path')
+    _apply_provenance(run, cfg, prov, path)
+
+
+def _apply_provenance(run: Run, cfg: dict, prov: dict, path: str) -> None:
+    """Identity of a transfer run from its backbone's provenance (record or file)."""
     run.provenance = prov
     unknown = [k for k in ('arch', 'method') if not isinstance(prov.get(k), str) or not prov[k]]
     if unknown:
@@ -654,6 +674,15 @@ def load_run(run_dir: str) -> Run:
             run.notes += log.skipped
             run.warnings += log.skipped
     with_val = [i for i, (_, log) in enumerate(logs) if log.val]
+    record = read_record(run_dir)
+    if record and record.get('fresh_start') and record.get('launch'):
+        # a new run started in this work dir (--force): launches before it are another run's
+        earlier = [i for i in with_val if osp.basename(logs[i][0]) < str(record['launch'])]
+        if earlier:
+            with_val = [i for i in with_val if i not in earlier]
+            run.notes.append(f"validation records of {len(earlier)} launch(es) before "
+                             f"{record['launch']} ignored: they belong to an earlier run in "
+                             'this work dir')
     val_keys = set(logs[with_val[-1]][1].val[-1][1]) if with_val else set()
 
     run.task = _task_of(cfg, val_keys)

@@ -43,4 +43,5 @@ custom_hooks = [
          warmup_iters=0,
          mid_channels=256),
     dict(type='FiniteLossHook'),  # the list replaces the inherited one: name it
+    dict(type='BackboneRecordHook'),
 ]

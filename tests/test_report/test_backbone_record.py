@@ -1,0 +1,62 @@
+"""A transfer run is credited to the backbone it was trained from (issue: report attribution).
+
+``BackboneRecordHook`` writes ``<work_dir>/backbone_record.json`` when training starts; the
+report reads it, not the file that is at the backbone path when the report runs.
+"""
+import hashlib
+import json
+import os.path as osp
+from types import SimpleNamespace
+
+from mmengine.config import Config
+
+from kd_transfer.hooks.backbone_record import RECORD_FILE, BackboneRecordHook
+from kd_transfer.report import load_run
+from test_transfer_report import det_config, train_rec, write_backbone, write_run
+
+
+def _det_records(ap):
+    return [train_rec(1, 5), {'pascal_voc/AP50': ap, 'pascal_voc/mAP': ap, 'step': 1}]
+
+
+def _train_start(work_dir, cfg_text, resume=False, timestamp='20250101_120000'):
+    cfg = Config.fromstring(cfg_text, '.py')
+    runner = SimpleNamespace(cfg=cfg, work_dir=work_dir, timestamp=timestamp, _resume=resume)
+    BackboneRecordHook().before_train(runner)
+
+
+def test_hook_records_hash_and_provenance(tmp_path):
+    bb = write_backbone(str(tmp_path / 'r18.pth'), 'resnet18', 'kd', 'resnet34', 'w', seed=3)
+    work = tmp_path / 'det'
+    work.mkdir()
+    _train_start(str(work), det_config(bb))
+    record = json.loads((work / RECORD_FILE).read_text())
+    assert record['sha256'] == hashlib.sha256(open(bb, 'rb').read()).hexdigest()
+    assert record['provenance']['method'] == 'kd' and record['provenance']['seed'] == 3
+    assert record['fresh_start'] is True and record['checkpoint'] == osp.abspath(bb)
+    # a resumed run keeps the record of the run it continues
+    write_backbone(bb, 'resnet18', 'baseline', None, 'w')
+    _train_start(str(work), det_config(bb), resume=True, timestamp='20250102_120000')
+    assert json.loads((work / RECORD_FILE).read_text())['provenance']['method'] == 'kd'
+
+
+def test_report_uses_the_record_after_the_file_was_replaced(tmp_path):
+    bb = write_backbone(str(tmp_path / 'r18.pth'), 'resnet18', 'kd', 'resnet34', 'w')
+    run_dir = write_run(str(tmp_path), 'det_kd', det_config(bb), _det_records(0.55))
+    _train_start(run_dir, det_config(bb))
+    # later, another student is exported to the same path with --force
+    write_backbone(bb, 'resnet18', 'baseline', None, 'w2')
+    run = load_run(run_dir)
+    assert (run.status, run.method, run.teacher) == ('ok', 'kd', 'resnet34')
+    assert any('changed since this run was trained' in n for n in run.notes)
+
+
+def test_force_reused_work_dir_does_not_show_the_previous_runs_metrics(tmp_path):
+    bb = write_backbone(str(tmp_path / 'r18.pth'), 'resnet18', 'kd', 'resnet34', 'w')
+    run_dir = write_run(str(tmp_path), 'det', det_config(bb), _det_records(0.55),
+                        ts='20250101_120000')
+    # a new run started with --force at a later launch died before its first validation
+    _train_start(run_dir, det_config(bb), timestamp='20250105_090000')
+    run = load_run(run_dir)
+    assert run.status == 'missing' and not run.metrics
+    assert any('belong to an earlier run' in n for n in run.notes)
