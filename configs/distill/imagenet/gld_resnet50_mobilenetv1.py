@@ -1,20 +1,8 @@
 # gld: resnet50 -> mobilenetv1 on imagenet. No published GLD recipe for this pair: the values
 # are the suite's own (the paper's CIFAR alpha 0.7, beta 500, div 2; adaptive pooling of the
 # 7 x 7 map; CE 1 - alpha). Method notes: docs/methods.md.
-# Teacher weights: torchvision's ResNet-50 (IMAGENET1K_V1, resnet50-0676ba61.pth, as the papers) or
-# train configs/distill/imagenet/baseline_resnet50.py, then point
-# --cfg-options model.teacher_checkpoint=PATH at it (default below).
-# Schedule: configs/_base_/cls/imagenet.py (100 epochs, x0.1 at 30/60/90, wd 1e-4, lr 0.1 at
-# total batch 256; mdistiller's 0.2 at batch 512 for KD / AT / DKD is the same lr per sample).
-_base_ = ['../../_base_/cls/imagenet.py']
+_base_ = ['./_pairs/resnet50_mobilenetv1.py']  # teacher, student, schedule
 
 model = dict(
-    type='Distiller',
-    student=dict(type='KDClassifier', backbone=dict(type='MobileNetV1'),
-                 data_preprocessor={{_base_.imagenet_preprocessor}}),
-    teacher=dict(type='KDClassifier', backbone=dict(type='TVResNet', depth=50),
-                 data_preprocessor={{_base_.imagenet_preprocessor}}),
-    teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth',
-    input_size=(224, 224),
     ce_weight=0.3,
     distill_losses=[dict(type='GLDLoss', alpha=0.7, beta=500, div=2, pool='adaptive')])
