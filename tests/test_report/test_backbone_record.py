@@ -60,3 +60,27 @@ def test_force_reused_work_dir_does_not_show_the_previous_runs_metrics(tmp_path)
     run = load_run(run_dir)
     assert run.status == 'missing' and not run.metrics
     assert any('belong to an earlier run' in n for n in run.notes)
+
+
+def test_report_row_of_a_cifar_student_shows_its_normalisation(tmp_path):
+    import torch
+
+    from kd_transfer.report import build_report
+    bb = str(tmp_path / 'r20.pth')
+    norm = {'mean': [129.304, 124.07, 112.434], 'std': [68.17, 65.392, 70.418],
+            'channel_order': 'RGB', 'from': 'model.student.data_preprocessor'}
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': {'kd_transfer': {
+        'arch': 'resnet20', 'method': 'kd', 'teacher': 'resnet56', 'seed': 0,
+        'normalisation': norm, 'source_format': 'kd_transfer'}}}, bb)
+    root = tmp_path / 'work'
+    run_dir = write_run(str(root), 'det_kd', det_config(bb), _det_records(0.5))
+    _train_start(run_dir, det_config(bb))
+    out = tmp_path / 'report'
+    build_report([str(root)], str(out))
+    md = (out / 'report.md').read_text()
+    runs = md[md.index('## Runs'):]
+    assert '| Normalisation |' in runs.splitlines()[2]
+    assert '129.304' in runs and '68.17' in runs and 'RGB' in runs
+    data = json.loads((out / 'report.json').read_text())
+    [run] = [r for r in data['rows'] if r['backbone'] == 'resnet20']
+    assert run['method'] == 'kd'
