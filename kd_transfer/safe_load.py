@@ -92,12 +92,15 @@ HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'add_safe_globals')
 def _allowed_by_name() -> Dict[str, Any]:
     """``'module.name' -> object``: torch's weights-only globals plus :data:`SAFE_GLOBALS`."""
     import codecs
+    import collections
 
     from torch import _weights_only_unpickler as wou
     allowed = dict(wou._get_allowed_globals())
-    # what torch >= 2.4 also allows and torch 2.1 does not list: numpy arrays pickle their raw
-    # bytes through _codecs.encode (protocol 2); plain containers and numbers
+    # what torch 2.14 also allows and torch 2.1 does not list: numpy arrays pickle their raw
+    # bytes through _codecs.encode (protocol 2); plain containers (mmengine's message hub
+    # holds a Counter) and numbers
     allowed.update({'_codecs.encode': codecs.encode, 'builtins.set': set,
+                    'collections.Counter': collections.Counter,
                     'builtins.frozenset': frozenset, 'builtins.bytearray': bytearray,
                     'builtins.complex': complex})
     for entry in SAFE_GLOBALS:

@@ -5,6 +5,7 @@ have no such call, so kd_transfer loads through its restricted pickle module the
 paths are exercised here on the installed torch (``restricted=True`` forces the old-torch
 path); ``make test-stack TORCH=2.1.2`` runs this file on a real torch 2.1.
 """
+import collections
 import os
 import pickle
 import subprocess
@@ -53,7 +54,8 @@ def _honest_checkpoint(path):
                                'b': torch.zeros(0, dtype=torch.float16)},
                 'message_hub': state,
                 'arrays': [np.zeros(0), np.zeros((0, 3), np.float32), np.arange(4),
-                           np.float64(2.5), np.dtype('int16')]}, path)
+                           np.float64(2.5), np.dtype('int16')],
+                'counts': collections.Counter(a=2)}, path)  # the message hub holds a Counter
     return path
 
 
@@ -71,6 +73,7 @@ def test_honest_runner_checkpoint_loads(tmp_path, restricted):
     a0, a1, a2, scalar, dtype = ckpt['arrays']
     assert a0.shape == (0,) and a1.shape == (0, 3) and a1.dtype == np.float32
     assert a2.tolist() == [0, 1, 2, 3] and scalar == 2.5 and dtype == np.dtype('int16')
+    assert ckpt['counts'] == collections.Counter(a=2)
 
 
 @pytest.mark.parametrize('restricted', PATHS)
