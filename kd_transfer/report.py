@@ -536,7 +536,7 @@ def _identify_cls(run: Run, cfg: dict) -> None:
 
 def _identify_transfer(run: Run, cfg: dict) -> None:
     model = cfg.get('model') or {}
-    record = read_record(run.run_dir)
+    record = read_record(run.run_dir)  # validated in load_run
     if record and isinstance(record.get('provenance'), dict):
         _apply_provenance(run, cfg, dict(record['provenance']), record.get('checkpoint') or '?')
         run.checkpoint = record.get('checkpoint')
@@ -674,7 +674,10 @@ def load_run(run_dir: str) -> Run:
             run.notes += log.skipped
             run.warnings += log.skipped
     with_val = [i for i, (_, log) in enumerate(logs) if log.val]
-    record = read_record(run_dir)
+    try:
+        record = read_record(run_dir)
+    except ValueError as err:
+        raise ReportError(str(err)) from None
     if record and record.get('fresh_start') and record.get('launch'):
         # a new run started in this work dir (--force): launches before it are another run's
         earlier = [i for i in with_val if osp.basename(logs[i][0]) < str(record['launch'])]

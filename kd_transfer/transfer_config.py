@@ -125,6 +125,7 @@ def student_file_text(checkpoint: str, prov: Dict[str, Any], name: str) -> str:
 # (arch {prov.get('arch')}, method {prov.get('method')}, teacher {prov.get('teacher')}).
 # Same format as configs/_base_/students/*.py; channels and strides measured on the built
 # backbone; DeepLab settings by family as mmseg's recipes (docs/transfer.md).
+_base_ = [{osp.join(REPO, 'configs', '_base_', 'guards.py')!r}]  # FiniteLossHook, BackboneRecordHook
 student_arch = {prov.get('arch')!r}
 backbone = dict({delete}{args}
     init_cfg=dict(type='Pretrained', checkpoint={checkpoint!r}))

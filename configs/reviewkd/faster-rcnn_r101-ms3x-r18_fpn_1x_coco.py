@@ -27,4 +27,6 @@ custom_hooks = [
          loss_weight=1.2,
          warmup_iters=0,
          mid_channels=256),
+    dict(type='FiniteLossHook'),  # the list replaces the inherited one: name it
+    dict(type='BackboneRecordHook'),
 ]

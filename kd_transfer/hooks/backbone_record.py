@@ -33,12 +33,26 @@ def _checkpoint_of(cfg: Any) -> Optional[str]:
 
 
 def read_record(work_dir: str) -> Optional[dict]:
-    """The record of a work dir, or None when it has none (runs from before the hook)."""
+    """The record of a work dir, or None when it has none (runs from before the hook).
+
+    Raises:
+        ValueError: The file is not the JSON object the hook writes (names the file).
+    """
     path = osp.join(work_dir, RECORD_FILE)
     if not osp.isfile(path):
         return None
-    with open(path, encoding='utf-8') as f:
-        return json.load(f)
+    try:
+        with open(path, encoding='utf-8') as f:
+            record = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f'{path}: not valid JSON ({err}); it is written by BackboneRecordHook '
+                         'when training starts') from None
+    prov = record.get('provenance') if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not (prov is None or isinstance(prov, dict)) or \
+            not isinstance(record.get('sha256'), (str, type(None))):
+        raise ValueError(f'{path}: expected an object with "checkpoint", "sha256" (text) and '
+                         f'"provenance" (object) as BackboneRecordHook writes it, got {record!r:.120}')
+    return record
 
 
 @HOOKS.register_module()
@@ -55,7 +69,10 @@ class BackboneRecordHook(Hook):
         if not is_main_process():
             return
         resumed = bool(getattr(runner, '_resume', False))
-        existing = read_record(runner.work_dir)
+        try:
+            existing = read_record(runner.work_dir)
+        except ValueError:
+            existing = None  # damaged: written again below
         if resumed and existing is not None:
             return
         ckpt = _checkpoint_of(runner.cfg)

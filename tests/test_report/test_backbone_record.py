@@ -84,3 +84,21 @@ def test_report_row_of_a_cifar_student_shows_its_normalisation(tmp_path):
     data = json.loads((out / 'report.json').read_text())
     [run] = [r for r in data['rows'] if r['backbone'] == 'resnet20']
     assert run['method'] == 'kd'
+
+
+def test_damaged_record_lists_the_run_as_unreadable_naming_the_file(tmp_path):
+    from kd_transfer.report import collect_runs
+    bb = write_backbone(str(tmp_path / 'r18.pth'), 'resnet18', 'kd', 'resnet34', 'w')
+    root = tmp_path / 'work'
+    ok_dir = write_run(str(root), 'det_ok', det_config(bb), _det_records(0.5))
+    bad_dir = write_run(str(root), 'det_bad', det_config(bb), _det_records(0.5))
+    _train_start(ok_dir, det_config(bb))
+    (tmp_path / 'work' / 'det_bad' / RECORD_FILE).write_text('{"checkpoint": "/x", "sha')
+    runs = {osp.basename(r.run_dir): r for r in collect_runs([str(root)])}
+    assert runs['det_ok'].status == 'ok'
+    assert runs['det_bad'].status == 'unreadable'
+    assert RECORD_FILE in runs['det_bad'].reason and 'not valid JSON' in runs['det_bad'].reason
+    (tmp_path / 'work' / 'det_bad' / RECORD_FILE).write_text('{"sha256": 5, "provenance": ["x"]}')
+    bad = {osp.basename(r.run_dir): r for r in collect_runs([str(root)])}['det_bad']
+    assert bad.status == 'unreadable' and 'expected an object' in bad.reason
+    del bad_dir

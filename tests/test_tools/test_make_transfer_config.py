@@ -77,6 +77,7 @@ def test_every_architecture_gets_det_and_seg_configs(arch, exports):
     mean = TORCHVISION_IMAGENET if arch in IMAGENET_ARCHS else REPDISTILLER_CIFAR
     for cfg in (det, seg):
         assert cfg.model.backbone.init_cfg.checkpoint == str(files[arch])
+        assert [h['type'] for h in cfg.custom_hooks] == ['FiniteLossHook', 'BackboneRecordHook']
         assert cfg.model.data_preprocessor.mean == pytest.approx(mean, abs=1e-3)
         assert cfg.model.data_preprocessor.bgr_to_rgb is True
     detector = build(det.model, 'mmdet')
