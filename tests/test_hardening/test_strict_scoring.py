@@ -121,3 +121,20 @@ def test_check_agrees_with_torch_strict_loading():
         except CheckpointMismatchError:
             ours = False
         assert ours == torch_ok, name
+
+
+def test_checkpoint_with_nan_weights_is_not_scored():
+    """A checkpoint that fits but holds NaN weights: test.py printed top-1 0.0 / ECE nan, exit 0."""
+    import pytest
+    import torch
+    from torch import nn
+
+    from kd_transfer.strict_load import CheckpointMismatchError, check_checkpoint_fits
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state['1.running_var'][0] = float('nan')
+    with pytest.raises(CheckpointMismatchError, match=r"'c\.pth' holds NaN/Inf in 1 tensor.*"
+                                                      r"1\.running_var"):
+        check_checkpoint_fits(model, {'state_dict': state}, 'c.pth')
+    state['1.running_var'][0] = 1.0
+    check_checkpoint_fits(model, {'state_dict': state}, 'c.pth')  # finite: accepted
