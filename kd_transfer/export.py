@@ -458,7 +458,8 @@ def target_backbone(arch: str, keep_head: bool = False,
         from mmdet.registry import MODELS as MMDET_MODELS
         cfg = dict(type='ResNet', depth=int(arch_cfg['depth']), out_indices=(0, 1, 2, 3),
                    style='pytorch')
-        return MMDET_MODELS.build(dict(cfg)), cfg, 'mmdet ResNet (style=pytorch)'
+        # _scope_: build in mmdet's registry whatever default scope another run left behind
+        return MMDET_MODELS.build(dict(cfg, _scope_='mmdet')), cfg, 'mmdet ResNet (style=pytorch)'
     model = build_arch_model(arch, out_indices='all')
     cfg = {k: v for k, v in arch_cfg.items() if k not in ('init_cfg',)}
     cfg['out_indices'] = tuple(model.out_indices)
