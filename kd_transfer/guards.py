@@ -351,6 +351,16 @@ class StrictPretrainedInit(PretrainedInit):
                     f'{_few(missing)}, {len(unexpected)} unexpected {_few(unexpected)}, '
                     f'{len(mis_shaped)} mis-shaped {_few(mis_shaped, 3)}.{what} Nothing was '
                     'loaded (mmengine would have loaded the matching part and only warned).')
+            state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+            bad = [k for k, v in (state.items() if isinstance(state, dict) else ())
+                   if isinstance(v, torch.Tensor) and v.is_floating_point()
+                   and not bool(torch.isfinite(v).all())]
+            if bad:
+                raise ValueError(
+                    f'init_cfg Pretrained checkpoint {self.checkpoint!r} holds NaN/Inf in '
+                    f'{len(bad)} tensor(s) {_few(bad)}; training from it would stop at the first '
+                    'iteration with a non-finite loss. Re-export the backbone from a finite '
+                    'checkpoint.')
             if isinstance(exported, dict) and not self.allow_norm_mismatch:
                 _check_normalisation(self.checkpoint, exported, module)
         super().__call__(module)

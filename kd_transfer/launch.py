@@ -36,6 +36,9 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
+        raise NotADirectoryError(f'work dir {cfg.work_dir!r} exists and is not a directory '
+                                 '(a file?): choose another --work-dir')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if (cfg.get('randomness') or {}).get('deterministic'):

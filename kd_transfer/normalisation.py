@@ -42,6 +42,11 @@ def record(mean: Sequence[float], std: Sequence[float], channel_order: str = 'RG
     if len(mean) != 3 or len(std) != 3 or any(v <= 0 for v in std):
         raise ValueError(f'normalisation: expected 3 means and 3 positive stds on the 0-255 '
                          f'scale, got mean={mean} std={std}')
+    if max(mean) <= 1.0 and max(std) <= 1.0:
+        # torchvision-style Normalize((0.485, ...), (0.229, ...)) values: the pipelines here feed
+        # 0-255 pixels, so these would normalise nothing (a silent 255x error)
+        raise ValueError(f'normalisation: mean={mean} std={std} look like the 0-1 scale; give '
+                         'them on the 0-255 scale (multiply by 255, e.g. 123.675 for 0.485)')
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f'normalisation: channel order must be one of {CHANNEL_ORDERS}, '
                          f'got {channel_order!r}')

@@ -204,6 +204,9 @@ def write_transfer_configs(checkpoint: str, out_dir: str, name: Optional[str] = 
         TransferConfigError: No provenance, a bad name or kind, or a file exists.
     """
     from .fileio import atomic_write
+    out_dir = osp.abspath(osp.expanduser(out_dir))
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise TransferConfigError(f'OUT_DIR {out_dir!r} exists and is not a directory')
     checkpoint = osp.abspath(osp.expanduser(checkpoint))
     prov = read_provenance(checkpoint)
     name = name or osp.splitext(osp.basename(checkpoint))[0]
@@ -215,7 +218,6 @@ def write_transfer_configs(checkpoint: str, out_dir: str, name: Optional[str] = 
         if not chosen or not set(kinds) <= {'det', 'seg'} | {kind_id(k) for k in KINDS}:
             raise TransferConfigError(f'kinds {list(kinds)}: choose det, seg or some of '
                                       f'{[kind_id(k) for k in KINDS]}')
-    out_dir = osp.abspath(osp.expanduser(out_dir))
     student_file = osp.join(out_dir, f'student_{name}.py')
     targets = [student_file] + [osp.join(out_dir, osp.basename(k.format(student=name)))
                                 for k in chosen]
