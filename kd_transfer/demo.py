@@ -55,23 +55,12 @@ def _runner(cfg: Config):
 
 
 def shrink_cls(cfg: Config, data_root: str, work_dir: str, epochs: int, batch: int) -> Config:
-    """A classification config on the generated CIFAR data with a short schedule."""
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[key].update(num_workers=0, persistent_workers=False,
-                        batch_size=batch if key == 'train_dataloader' else 250)
-        cfg[key].dataset.data_root = data_root
-    cfg.train_cfg.max_epochs = epochs
+    """A classification config on the generated CIFAR data with a short schedule (the grid's
+    ``short_cls``; warm-ups of 1 epoch: docs/methods.md's 20 do not fit a 4-epoch demo)."""
+    from .grid.derive import short_cls
+    cfg = short_cls(cfg, data_root, epochs, batch)
     # the recipe's lr scaled to the demo's batch (as tools/train.py does for every run)
     cfg.auto_scale_lr = dict(cfg.get('auto_scale_lr') or {}, enable=True)
-    cfg.param_scheduler = [dict(type='MultiStepLR', by_epoch=True, gamma=0.1,
-                                milestones=[max(1, int(epochs * 0.75))])]
-    cfg.default_hooks.checkpoint.update(interval=epochs, save_best=None)
-    cfg.default_hooks.logger.interval = 10
-    cfg.log_processor = dict(window_size=10, by_epoch=True)
-    if cfg.model.type == 'Distiller':
-        for loss in cfg.model.distill_losses:
-            if 'warmup' in loss:
-                loss.warmup = 1  # docs/methods.md's 20-epoch warm-up does not fit a 4-epoch demo
     cfg.work_dir = work_dir
     return cfg
 

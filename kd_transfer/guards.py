@@ -63,6 +63,19 @@ def nonfinite_tensors(tensors: Any) -> List[str]:
             and not bool(torch.isfinite(v).all())]
 
 
+def teacher_fault(flag: Optional[torch.Tensor], teacher: Optional[torch.nn.Module],
+                  checkpoint: Any, what: str) -> Optional[str]:
+    """Why a teacher is at fault for a non-finite loss (``flag``: :func:`all_finite` of its
+    last outputs; ``what`` says which outputs), or None when they were finite or unknown."""
+    if flag is None or bool(flag) or teacher is None:
+        return None
+    weights = nonfinite_tensors(teacher.state_dict())
+    return (f'{what}: check the teacher checkpoint {checkpoint!r} ' +
+            (f'(NaN/Inf weights in {weights[:3]})' if weights else
+             '(its weights are finite: look for negative BatchNorm running_var or '
+             'overflowing activations)'))
+
+
 def all_finite(tensors: Any) -> Optional[torch.Tensor]:
     """A 0-dim bool tensor: every value of the (nested dict / list of) tensors is finite.
 
@@ -351,10 +364,7 @@ class StrictPretrainedInit(PretrainedInit):
                     f'{_few(missing)}, {len(unexpected)} unexpected {_few(unexpected)}, '
                     f'{len(mis_shaped)} mis-shaped {_few(mis_shaped, 3)}.{what} Nothing was '
                     'loaded (mmengine would have loaded the matching part and only warned).')
-            state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
-            bad = [k for k, v in (state.items() if isinstance(state, dict) else ())
-                   if isinstance(v, torch.Tensor) and v.is_floating_point()
-                   and not bool(torch.isfinite(v).all())]
+            bad = nonfinite_tensors(_state_of(ckpt))
             if bad:
                 raise ValueError(
                     f'init_cfg Pretrained checkpoint {self.checkpoint!r} holds NaN/Inf in '

@@ -71,8 +71,8 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: Any, filename: str
     state = checkpoint_state(checkpoint)
     missing, unexpected, mis_shaped = state_mismatch(model, state)
     if not (missing or unexpected or mis_shaped):
-        bad = [k for k, v in state.items()
-               if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        from .guards import nonfinite_tensors
+        bad = nonfinite_tensors(state)
         if bad:
             raise CheckpointMismatchError(
                 f'checkpoint {filename!r} holds NaN/Inf in {len(bad)} tensor(s) {_few(bad)}: '

@@ -18,15 +18,10 @@
 #       --cfg-options custom_hooks.0.teacher_checkpoint=/path/to/faster_rcnn_r101_fpn_mstrain_3x_coco.pth
 _base_ = './faster-rcnn_r101-r18_fpn_1x_coco.py'
 
+# only the teacher changes: the base's hook list (ReviewKDHook first, then the guards)
 custom_hooks = [
-    dict(type='ReviewKDHook',
+    dict(_base_.custom_hooks[0],
          teacher_config='mmdet::faster_rcnn/faster-rcnn_r101_fpn_ms-3x_coco.py',
-         teacher_checkpoint='checkpoints/faster_rcnn_r101_fpn_mstrain_3x_coco_20210524_110822-4d4d2ca8.pth',
-         student_features='neck',
-         teacher_features='neck',
-         loss_weight=1.2,
-         warmup_iters=0,
-         mid_channels=256),
-    dict(type='FiniteLossHook'),  # the list replaces the inherited one: name it
-    dict(type='BackboneRecordHook'),
+         teacher_checkpoint='checkpoints/faster_rcnn_r101_fpn_mstrain_3x_coco_20210524_110822-4d4d2ca8.pth'),
+    *_base_.custom_hooks[1:],
 ]

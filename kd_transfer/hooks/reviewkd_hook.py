@@ -63,7 +63,7 @@ from mmengine.runner.checkpoint import weights_to_cpu
 from torch import Tensor, nn
 
 from ..distill.reviewkd import ABFChain, hcl_loss
-from ..guards import all_finite, nonfinite_tensors
+from ..guards import all_finite, nonfinite_tensors, teacher_fault
 from ..safe_load import load_checkpoint_file
 
 CKPT_KEY = 'reviewkd_abf'
@@ -496,16 +496,10 @@ class ReviewKDHook(Hook):
 
     def nonfinite_teacher(self) -> Optional[str]:
         """Why the teacher is at fault for a non-finite loss, or None (FiniteLossHook)."""
-        flag = getattr(self, '_teacher_finite', None)
-        if flag is None or bool(flag) or self.teacher is None:
-            return None
-        weights = nonfinite_tensors(self.teacher.state_dict())
-        return (f'ReviewKDHook: the teacher outputs ({self.teacher_features}) are non-finite '
-                f'(NaN/Inf) in the last batch: check the teacher checkpoint '
-                f'{self.teacher_checkpoint!r} ' +
-                (f'(NaN/Inf weights in {weights[:3]})' if weights else
-                 '(its weights are finite: look for negative BatchNorm running_var or '
-                 'overflowing activations)'))
+        return teacher_fault(getattr(self, '_teacher_finite', None), self.teacher,
+                             self.teacher_checkpoint,
+                             f'ReviewKDHook: the teacher outputs ({self.teacher_features}) are '
+                             'non-finite (NaN/Inf) in the last batch')
 
     def current_weight(self) -> float:
         """``loss_weight * min((iter + 1) / warmup_iters, 1)`` at the current iteration."""

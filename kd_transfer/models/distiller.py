@@ -8,7 +8,7 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
-from ..guards import all_finite, nonfinite_tensors
+from ..guards import all_finite, nonfinite_tensors, teacher_fault
 from ..safe_load import load_checkpoint_file
 from .classifier import attach_predictions, gt_labels
 
@@ -140,16 +140,10 @@ class Distiller(BaseModel):
 
     def nonfinite_teacher(self) -> Optional[str]:
         """Why the teacher is at fault for a non-finite loss, or None (FiniteLossHook)."""
-        flag = getattr(self, '_teacher_finite', None)
-        if flag is None or bool(flag):
-            return None
-        weights = nonfinite_tensors(self.teacher.state_dict())
-        return (f'the teacher outputs are non-finite (NaN/Inf) in the last batch, so every '
-                f'distillation term is: check the teacher checkpoint '
-                f'{self.teacher_checkpoint!r} ' +
-                (f'(NaN/Inf weights in {weights[:3]})' if weights else
-                 '(its weights are finite: look for negative BatchNorm running_var or '
-                 'overflowing activations)'))
+        return teacher_fault(getattr(self, '_teacher_finite', None), self.teacher,
+                             self.teacher_checkpoint,
+                             'the teacher outputs are non-finite (NaN/Inf) in the last batch, '
+                             'so every distillation term is')
 
     def train(self, mode: bool = True) -> 'Distiller':
         """Switch student and connectors; the teacher stays in eval mode."""
