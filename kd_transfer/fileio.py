@@ -4,7 +4,7 @@ mmengine 0.10.7 saves a checkpoint with ``LocalBackend.put`` (``open(path, 'wb')
 write) and the ``last_checkpoint`` pointer with a plain ``open(path, 'w')`` in
 ``CheckpointHook``. A job killed during either write (pre-emption, OOM, Ctrl-C) leaves a
 truncated ``epoch_N.pth`` or a truncated pointer, and a bare ``--resume`` then fails.
-:func:`install` routes all three writes through :func:`atomic_write`: the bytes go to a
+:mod:`kd_transfer.patches.atomic_writes` routes all three writes through :func:`atomic_write`: the bytes go to a
 temporary file in the same directory, are flushed to disk, and replace the target with
 ``os.replace`` (atomic on POSIX), so a reader sees the old file or the new one, never half
 of one. A writer killed with SIGKILL cannot delete its temporary file; the next write of the
@@ -124,35 +124,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-_INSTALLED = False
-
-
-def install() -> None:
-    """Make mmengine's ``LocalBackend.put`` / ``put_text`` and the ``last_checkpoint`` pointer
-    written by ``CheckpointHook`` atomic (idempotent)."""
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    from mmengine.fileio.backends.local_backend import LocalBackend
-    from mmengine.hooks import checkpoint_hook
-
-    # CheckpointHook writes ``last_checkpoint`` with the builtin ``open(save_file, 'w')``;
-    # a module-level ``open`` shadows the builtin for that module only.
-    checkpoint_hook.open = atomic_open
-
-    def put(self, obj: bytes, filepath: PathLike) -> None:
-        atomic_write(filepath, obj)
-
-    def put_text(self, obj: str, filepath: PathLike, encoding: str = 'utf-8') -> None:
-        atomic_write(filepath, obj, encoding=encoding)
-
-    put.__doc__ = 'Atomic replacement of mmengine LocalBackend.put (kd_transfer.fileio).'
-    put_text.__doc__ = 'Atomic replacement of LocalBackend.put_text (kd_transfer.fileio).'
-    LocalBackend.put = put
-    LocalBackend.put_text = put_text
-    _INSTALLED = True
-
-
-install()

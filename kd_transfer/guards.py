@@ -9,7 +9,8 @@
 * :class:`RandomStateHook` stores the python / numpy / torch random states in every
   checkpoint and restores them on ``--resume``, so an epoch-based run continues bit for bit
   (also in ``configs/_base_/cls/runtime.py``).
-* :class:`StrictPretrainedInit` replaces mmengine's ``Pretrained`` initializer (which loads
+* :class:`StrictPretrainedInit` replaces mmengine's ``Pretrained`` initializer (applied by
+  :mod:`kd_transfer.patches`) (which loads
   with ``strict=False`` and only *warns* on mismatching keys): a kd_transfer architecture, or
   any module fed an exported kd_transfer backbone, is loaded strictly, and a checkpoint none
   of whose keys fit is refused for every module. Other (upstream) loads behave as before.
@@ -35,7 +36,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model.weight_init import PretrainedInit
-from mmengine.registry import HOOKS, WEIGHT_INITIALIZERS
+from mmengine.registry import HOOKS
 
 from .fileio import atomic_write
 
@@ -307,7 +308,6 @@ def pretrained_mismatch(module: torch.nn.Module, ckpt: Any) -> Tuple[List[str], 
     return missing, unexpected, mis_shaped
 
 
-@WEIGHT_INITIALIZERS.register_module(name='Pretrained', force=True)
 class StrictPretrainedInit(PretrainedInit):
     """mmengine's ``Pretrained`` initializer that refuses silent partial loads.
 
@@ -328,6 +328,9 @@ class StrictPretrainedInit(PretrainedInit):
     ``init_weights`` (as the runner does), that model's ``data_preprocessor`` must normalise
     the same way (:func:`kd_transfer.normalisation.mismatch`), unless the init_cfg sets
     ``allow_norm_mismatch=True`` (a deliberate experiment).
+
+    Registered as ``'Pretrained'`` (in place of mmengine's) by the ``strict_pretrained`` patch
+    of :mod:`kd_transfer.patches` (``KD_PATCH_STRICT_PRETRAINED=0`` switches it off).
 
     Raises:
         ValueError: The message names the checkpoint, the module and the offending keys, or

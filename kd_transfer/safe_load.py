@@ -15,7 +15,10 @@ arrays / scalars / dtypes inside it), so ``resume`` and ``load_from`` fail with 
   unpickler) and turns a refusal into an error that names the file and the object refused.
 
 Anything else pickled in a checkpoint (a class, a function, ``os.system``...) is refused on
-every supported torch. Importing :mod:`kd_transfer` applies this once.
+every supported torch. The functions here work on their own (kd_transfer's own loads use
+the allow-list only for the duration of the call); importing :mod:`kd_transfer` also applies
+them process-wide, through the ``safe_globals`` and ``safe_checkpoint_loader`` patches of
+:mod:`kd_transfer.patches` (docs/patches.md), each of which can be switched off.
 """
 import _compat_pickle
 import os.path as osp
@@ -26,7 +29,6 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 
 
 def _numpy_globals() -> List[Union[Any, Tuple[Any, str]]]:
@@ -85,8 +87,10 @@ def _safe_bytes(*args: Any) -> bytes:
 SAFE_GLOBALS = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
                 (_safe_bytes, 'builtins.bytes')] + _numpy_globals()
 
-#: torch >= 2.4 can extend its weights-only allow-list; older torch cannot.
-HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'add_safe_globals')
+#: torch >= 2.5 can extend its weights-only allow-list, also for one call (``safe_globals``);
+#: older torch goes through :data:`RESTRICTED_PICKLE`.
+HAS_SAFE_GLOBALS = all(hasattr(torch.serialization, name)
+                       for name in ('add_safe_globals', 'safe_globals'))
 
 
 def _allowed_by_name() -> Dict[str, Any]:
@@ -163,8 +167,8 @@ def safe_torch_load(file: Any, map_location: Optional[Any] = None,
     if restricted is None:
         restricted = not HAS_SAFE_GLOBALS
     if not restricted:
-        install()
-        return torch.load(file, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):  # this call only
+            return torch.load(file, map_location=map_location, weights_only=True)
     return torch.load(file, map_location=map_location, pickle_module=RESTRICTED_PICKLE,
                       weights_only=False)
 
@@ -217,6 +221,7 @@ def _reason(err: Exception) -> str:
 
 
 def _mmengine_local_loader(filename: str, map_location: Optional[Any] = None) -> Any:
+    """mmengine's local-file scheme, once the ``safe_checkpoint_loader`` patch is applied."""
     return load_checkpoint_file(filename, map_location)
 
 
@@ -238,25 +243,5 @@ def drop_executable_meta(checkpoint: Any, filename: Any = None) -> Any:
     return checkpoint
 
 
-_INSTALLED = False
-
-
-def install() -> None:
-    """Allow-list the Runner's types and route mmengine's local loads through us (idempotent)."""
-    global _INSTALLED
-    if _INSTALLED:
-        return
-    if HAS_SAFE_GLOBALS:
-        torch.serialization.add_safe_globals(SAFE_GLOBALS)
-    CheckpointLoader.register_scheme(prefixes='', loader=_mmengine_local_loader, force=True)
-    load_any = CheckpointLoader.load_checkpoint.__func__  # every scheme (local, http, ...)
-    CheckpointLoader.load_checkpoint = classmethod(
-        lambda cls, filename, map_location=None, logger='current': drop_executable_meta(
-            load_any(cls, filename, map_location, logger), filename))
-    _INSTALLED = True
-
-
-install()
-
 __all__ = ['SAFE_GLOBALS', 'RESTRICTED_PICKLE', 'UnsafeCheckpointError', 'load_checkpoint_file',
-           'safe_torch_load', 'drop_executable_meta', 'install']
+           'safe_torch_load', 'drop_executable_meta']
