@@ -32,7 +32,12 @@ How it fits into mmengine's Runner (0.10.x), which builds and DDP-wraps the stud
     base value to every parameter scheduler, so warm-up / step / poly schedules drive it too.
     Because this happens before ``load_or_resume``, ``resume`` restores the optimizer state of
     the ABF group (momentum buffers) like any other group;
-  - replaces the student's ``loss`` method (an instance attribute; the class is untouched).
+  - prepares a wrapped ``loss`` for the student, which replaces the student's own (an
+    instance attribute; the class is untouched) only *during* each training iteration: the
+    train loop's ``run_iter`` (of this runner's loop object) is wrapped in ``try`` /
+    ``finally``, so the student gets its own ``loss`` back after every iteration, also when
+    the iteration raises (a NaN loss, a data error, an interrupt). mmengine 0.10 hooks have
+    no ``on_exception``: a failing run never reaches ``after_run``.
 
 * the wrapped ``loss`` (training mode only) runs the original loss while a temporary forward
   hook captures the student's features, runs the teacher's modules up to
@@ -44,7 +49,7 @@ How it fits into mmengine's Runner (0.10.x), which builds and DDP-wraps the stud
 
 * ``before_save_checkpoint`` stores the ABF weights under ``checkpoint['reviewkd_abf']``;
   ``after_load_checkpoint`` (called by ``resume`` and ``load_from``) restores them.
-* ``after_run`` restores the student's own ``loss`` and releases the teacher.
+* ``after_run`` unwraps the loop's ``run_iter`` and releases the teacher.
 """
 import copy
 import os.path as osp
@@ -327,6 +332,8 @@ class ReviewKDHook(Hook):
         self._optim_wrapper: Optional[OptimWrapper] = None
         self._iter = 0
         self._orig_loss_attr = None  # an instance-level `loss` that existed before us
+        self._loss_fn = None  # the wrapped loss, installed only inside a training iteration
+        self._loop = None  # the train loop whose run_iter is wrapped
 
     # ------------------------------------------------------------------ set-up
     def before_run(self, runner) -> None:
@@ -376,6 +383,7 @@ class ReviewKDHook(Hook):
             f'(lr {group["lr"]:.3g}); loss_weight {self.loss_weight}, warmup_iters '
             f'{self.warmup_iters}')
         self._wrap_loss(student)
+        self._scope_to_iterations(runner.train_loop)
 
     def _probe(self, student: nn.Module, teacher: nn.Module,
                device) -> Tuple[List[tuple], List[tuple]]:
@@ -440,7 +448,7 @@ class ReviewKDHook(Hook):
 
     # ------------------------------------------------------------------ loss
     def _wrap_loss(self, student: nn.Module) -> None:
-        self._orig_loss_attr = student.__dict__.get('loss')
+        """Build the wrapped loss (installed by :meth:`install_loss`, not here)."""
         original = student.loss
         hook = self
 
@@ -449,7 +457,43 @@ class ReviewKDHook(Hook):
 
         loss.__doc__ = f'{type(student).__name__}.loss plus loss_reviewkd (ReviewKDHook).'
         loss._reviewkd_hook = self
-        student.loss = loss
+        self._loss_fn = loss
+
+    def install_loss(self) -> None:
+        """Give the student the wrapped ``loss`` (idempotent)."""
+        student = self.student
+        if student is None or self._loss_fn is None or \
+                student.__dict__.get('loss') is self._loss_fn:
+            return
+        self._orig_loss_attr = student.__dict__.get('loss')
+        student.loss = self._loss_fn
+
+    def restore_loss(self) -> None:
+        """Give the student its own ``loss`` back (idempotent)."""
+        student = self.student
+        if student is not None and self._loss_fn is not None and \
+                student.__dict__.get('loss') is self._loss_fn:
+            if self._orig_loss_attr is None:
+                del student.loss
+            else:
+                student.loss = self._orig_loss_attr
+
+    def _scope_to_iterations(self, loop) -> None:
+        """Wrap ``loop.run_iter`` (this loop object only): the wrapped loss is installed for
+        the iteration and removed in ``finally``, whatever the iteration raises."""
+        run_iter = loop.run_iter
+        hook = self
+
+        def scoped_run_iter(*args, **kwargs):
+            hook.install_loss()
+            try:
+                return run_iter(*args, **kwargs)
+            finally:
+                hook.restore_loss()
+
+        scoped_run_iter._reviewkd_hook = self
+        loop.run_iter = scoped_run_iter
+        self._loop = loop
 
     def _loss(self, original, inputs: Tensor, data_samples, *args, **kwargs) -> dict:
         """The student's loss dict plus ``loss_reviewkd`` (training mode only)."""
@@ -531,13 +575,13 @@ class ReviewKDHook(Hook):
         self.abf.load_state_dict(state, strict=True)
 
     def after_run(self, runner) -> None:
-        """Give the student its own ``loss`` back and release the teacher."""
-        student = self.student
-        if student is not None and getattr(student.__dict__.get('loss'), '_reviewkd_hook',
-                                           None) is self:
-            if self._orig_loss_attr is None:
-                del student.loss
-            else:
-                student.loss = self._orig_loss_attr
+        """Unwrap the loop's ``run_iter``, make sure the student has its own ``loss`` and
+        release the teacher."""
+        self.restore_loss()
+        loop = self._loop
+        if loop is not None and getattr(loop.__dict__.get('run_iter'), '_reviewkd_hook',
+                                        None) is self:
+            del loop.run_iter
+        self._loop = None
         self.teacher = None
         self.student = None

@@ -112,12 +112,15 @@ def unique(cfg: Config, work_dir: Path) -> None:
 
 
 def prepare(runner: Runner) -> ReviewKDHook:
-    """What ``Runner.train`` does before iterating: optimizer, schedulers, ``before_run``."""
+    """What ``Runner.train`` does before iterating (optimizer, schedulers, ``before_run``),
+    then what the train loop's ``run_iter`` does around an iteration: install the loss."""
     runner._train_loop = runner.build_train_loop(runner._train_loop)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     runner.param_schedulers = runner.build_param_scheduler(runner.param_schedulers)
     runner.call_hook('before_run')
-    return the_hook(runner)
+    hook = the_hook(runner)
+    hook.install_loss()
+    return hook
 
 
 def the_hook(runner: Runner) -> ReviewKDHook:
@@ -309,6 +312,26 @@ def test_missing_teacher_checkpoint_is_named(synthetic_data, det_teacher, tmp_pa
     runner = Runner.from_cfg(det_cfg(synthetic_data, tmp_path, teacher))
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         runner.train()
+
+
+class FailAfterLoss(Hook):
+    """Raise after the first iteration's loss (as FiniteLossHook does on a NaN loss)."""
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.logged = set(outputs)
+        raise RuntimeError('stop here')
+
+
+def test_failing_run_gives_the_student_its_own_loss_back(synthetic_data, det_teacher, tmp_path):
+    """A run that raises never reaches ``after_run``; the student must not keep the wrapped
+    ``loss`` (which would keep the teacher alive and add loss_reviewkd to any later use)."""
+    runner = Runner.from_cfg(det_cfg(synthetic_data, tmp_path, det_teacher, num_images=1))
+    fail = FailAfterLoss()
+    runner.register_hook(fail)
+    with pytest.raises(RuntimeError, match='stop here'):
+        runner.train()
+    assert 'loss_reviewkd' in fail.logged  # the distillation did run in that iteration
+    assert 'loss' not in vars(runner.model)  # the class's own method again
 
 
 # ----------------------------------------------------------------------------- training runs
