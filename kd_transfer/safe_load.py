@@ -21,6 +21,7 @@ them process-wide, through the ``safe_globals`` and ``safe_checkpoint_loader`` p
 :mod:`kd_transfer.patches` (docs/patches.md), each of which can be switched off.
 """
 import _compat_pickle
+import contextlib
 import os.path as osp
 import pickle
 import types
@@ -90,7 +91,7 @@ SAFE_GLOBALS = [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
 #: torch >= 2.5 can extend its weights-only allow-list, also for one call (``safe_globals``);
 #: older torch goes through :data:`RESTRICTED_PICKLE`.
 HAS_SAFE_GLOBALS = all(hasattr(torch.serialization, name)
-                       for name in ('add_safe_globals', 'safe_globals'))
+                       for name in ('add_safe_globals', 'get_safe_globals', 'safe_globals'))
 
 
 def _allowed_by_name() -> Dict[str, Any]:
@@ -167,10 +168,21 @@ def safe_torch_load(file: Any, map_location: Optional[Any] = None,
     if restricted is None:
         restricted = not HAS_SAFE_GLOBALS
     if not restricted:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):  # this call only
+        with _scoped_safe_globals():
             return torch.load(file, map_location=map_location, weights_only=True)
     return torch.load(file, map_location=map_location, pickle_module=RESTRICTED_PICKLE,
                       weights_only=False)
+
+
+def _scoped_safe_globals() -> Any:
+    """Allow-list the :data:`SAFE_GLOBALS` torch does not know yet, for one ``with`` block.
+
+    torch's ``safe_globals`` context removes its globals on exit, so only the missing ones
+    are given to it: what the ``safe_globals`` patch registered process-wide stays.
+    """
+    known = torch.serialization.get_safe_globals()
+    missing = [g for g in SAFE_GLOBALS if g not in known]
+    return torch.serialization.safe_globals(missing) if missing else contextlib.nullcontext()
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
