@@ -56,36 +56,31 @@ SOURCE_FORMATS = ('kd_transfer', 'torchvision', 'mdistiller', 'repdistiller')
 #: Architecture types that are ImageNet models with torchvision parameter names.
 IMAGENET_TYPES = ('TVResNet', 'TVMobileNetV2')
 
-#: Renames from the parameter names of other code bases to kd_transfer's, per architecture
-#: type and source format, as ``(source prefix, kd_transfer prefix)`` pairs (the first pair
-#: whose prefix matches is applied). kd_transfer's architectures reproduce the upstream layouts
-#: (CIFAR models: RepDistiller's ``models/*.py``, which mdistiller copied; ImageNet models:
-#: torchvision's, which mdistiller's ImageNet ResNets use too), so every entry is the identity:
-#: the comments give the upstream module names, checked against our architectures when this
-#: table was written (tests/test_export spells RepDistiller's resnet8x4 keys out by hand). The
-#: table says which (architecture, format) pairs are supported; an architecture with other
-#: names gets its renames here.
-UPSTREAM_RENAMES: Dict[str, Dict[str, Tuple[Tuple[str, str], ...]]] = {
+#: Source formats whose parameter names equal kd_transfer's, per architecture type.
+#: kd_transfer's architectures reproduce the upstream layouts (CIFAR models: RepDistiller's
+#: ``models/*.py``, which mdistiller copied; ImageNet models: torchvision's, which mdistiller's
+#: ImageNet ResNets use too), so no key is renamed; the comments give the upstream module names,
+#: checked against our architectures when this table was written (tests/test_export spells
+#: RepDistiller's resnet8x4 keys out by hand). An architecture whose upstream names differ needs
+#: a rename step before it is listed here.
+SOURCE_LAYOUTS: Dict[str, Tuple[str, ...]] = {
     # conv1 bn1 layer{1,2,3}.<i>.{conv,bn}{1,2} layer<k>.0.downsample.{0,1} fc
-    'CifarResNet': {'repdistiller': (), 'mdistiller': ()},
+    'CifarResNet': ('repdistiller', 'mdistiller'),
     # conv1 block{1,2,3}.layer.<i>.{bn1,conv1,bn2,conv2,convShortcut} bn1 fc
-    'WideResNet': {'repdistiller': (), 'mdistiller': ()},
+    'WideResNet': ('repdistiller', 'mdistiller'),
     # conv1 bn1 layer{1,2,3}.<i>.{conv,bn}{1,2,3} linear
-    'ShuffleNetV1': {'repdistiller': (), 'mdistiller': ()},
+    'ShuffleNetV1': ('repdistiller', 'mdistiller'),
     # conv1 bn1 layer{1,2,3}.<i>.{conv,bn}{1..5} conv2 bn2 linear
-    'ShuffleNetV2': {'repdistiller': (), 'mdistiller': ()},
+    'ShuffleNetV2': ('repdistiller', 'mdistiller'),
     # conv1.{0,1} blocks.<s>.<i>.conv.{0..7} conv2.{0,1} classifier.0
-    'CifarMobileNetV2': {'repdistiller': (), 'mdistiller': ()},
+    'CifarMobileNetV2': ('repdistiller', 'mdistiller'),
     # conv1 bn1 layer{1..4}.<i>.{conv,bn}{1,2[,3]} layer<k>.0.downsample.{0,1} fc
-    'TVResNet': {'torchvision': (), 'mdistiller': ()},
+    'TVResNet': ('torchvision', 'mdistiller'),
     # features.<i>... classifier.1
-    'TVMobileNetV2': {'torchvision': ()},
+    'TVMobileNetV2': ('torchvision', ),
     # model.<i>.<j> fc (the official ReviewKD code's ImageNet MobileNet = mdistiller's V1)
-    'MobileNetV1': {'mdistiller': ()},
+    'MobileNetV1': ('mdistiller', ),
 }
-
-#: Keys of an architecture config that do not identify the architecture.
-_NON_ARCH_KEYS = ('num_classes', 'out_indices', 'init_cfg', 'pretrained', '_scope_')
 
 
 class ExportError(ValueError):
@@ -312,21 +307,9 @@ def _archs() -> Dict[str, dict]:
 
 
 def arch_name_of(cfg: Any) -> Optional[str]:
-    """Short name (``'resnet18'``) of an architecture config, or None if none matches.
-
-    Args:
-        cfg (dict): e.g. ``dict(type='TVResNet', depth=18, num_classes=1000)``.
-    """
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        return None
-    own = {k: v for k, v in cfg.items() if k not in _NON_ARCH_KEYS}
-    best, best_size = None, -1
-    for name, arch in _archs().items():
-        ref = {k: v for k, v in arch.items() if k not in _NON_ARCH_KEYS}
-        # every key the table sets must agree; keys the table leaves out are defaults
-        if all(own.get(k) == v for k, v in ref.items()) and len(ref) > best_size:
-            best, best_size = name, len(ref)
-    return best
+    """The ARCHS short name of an architecture config (:mod:`kd_transfer.models.names`)."""
+    from kd_transfer.models.names import arch_name_of as name_of
+    return name_of(cfg)
 
 
 def build_arch_model(arch: str, num_classes: Optional[int] = None,
@@ -388,19 +371,6 @@ def arch_signature(arch: str) -> Tuple[Dict[str, Tuple[int, ...]], str]:
     return _SHAPES_CACHE[arch]
 
 
-def rename_keys(state: Dict[str, Tensor], arch_type: str, fmt: str) -> Dict[str, Tensor]:
-    """Apply :data:`UPSTREAM_RENAMES` for ``(arch_type, fmt)``; kd_transfer keys are kept."""
-    rules = UPSTREAM_RENAMES.get(arch_type, {}).get(fmt, ())
-    out: Dict[str, Tensor] = OrderedDict()
-    for key, value in state.items():
-        for src, dst in rules:
-            if key.startswith(src):
-                key = dst + key[len(src):]
-                break
-        out[key] = value
-    return out
-
-
 def _formats_for(arch: str, ext: 'Extracted') -> List[str]:
     """The source format of ``ext`` if ``arch`` is its architecture.
 
@@ -429,10 +399,10 @@ def infer_arch(ext: Extracted) -> List[Tuple[str, str]]:
     matches = []
     for arch in _archs():
         for fmt in _formats_for(arch, ext):
-            if fmt not in UPSTREAM_RENAMES.get(_archs()[arch]['type'], {}) and fmt != 'kd_transfer':
+            if fmt not in SOURCE_LAYOUTS.get(_archs()[arch]['type'], ()) and fmt != 'kd_transfer':
                 continue
             shapes, head = arch_signature(arch)
-            state = rename_keys(ext.state, _archs()[arch]['type'], fmt)
+            state = ext.state
             body = {k: tuple(v.shape) for k, v in state.items() if not k.startswith(head)}
             if _without_bn_counters(body) == _without_bn_counters(shapes):
                 matches.append((arch, fmt))
@@ -547,13 +517,6 @@ def refuse_source_as_output(src: str, out: str) -> None:
 
 
 # ---------------------------------------------------------------------- provenance
-def method_names() -> Dict[str, str]:
-    """Distillation-loss type -> method short name (``KDLoss`` -> ``kd``), from
-    :data:`kd_transfer.distill.DISTILL_METHODS`."""
-    from kd_transfer.distill import DISTILL_METHODS
-    return {cls: name for name, cls in DISTILL_METHODS.items()}
-
-
 def method_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
     """``'kd'``, ``'reviewkd'``, ``'kd+at'``... from a Distiller config, ``'baseline'`` for a
     plain :class:`KDClassifier` config, None when unknown."""
@@ -564,15 +527,11 @@ def method_of(model_cfg: Optional[dict], kind: str) -> Optional[str]:
     losses = model_cfg.get('distill_losses')
     if not isinstance(losses, (list, tuple)) or not losses:
         return None
-    names = []
-    for loss in losses:
-        typ = loss.get('type') if isinstance(loss, dict) else None
-        if not isinstance(typ, str):
-            return None
-        typ = typ.split('.')[-1]
-        default = typ[:-len('Loss')].lower() if typ.endswith('Loss') else typ.lower()
-        names.append(method_names().get(typ, default))
-    return '+'.join(names)
+    types = [loss.get('type') if isinstance(loss, dict) else None for loss in losses]
+    if not all(isinstance(typ, str) for typ in types):
+        return None
+    from kd_transfer.distill.names import methods_name
+    return methods_name(types)
 
 
 def teacher_of(model_cfg: Optional[dict]) -> Optional[str]:
@@ -581,7 +540,11 @@ def teacher_of(model_cfg: Optional[dict]) -> Optional[str]:
         return None
     teacher = model_cfg['teacher']
     backbone = teacher.get('backbone', teacher)
-    name = arch_name_of(backbone)
+    from kd_transfer.models.names import arch_short_name
+    try:
+        name = arch_short_name(backbone)
+    except KeyError:  # a field its name needs is missing
+        name = None
     if name is None and isinstance(backbone, dict):
         name = backbone.get('type')
     return name
@@ -747,8 +710,8 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
     ext.fmt = fmt if ext.fmt == 'bare' else ext.fmt
     arch_type = archs[arch]['type']
 
-    # --- rename, split off the head, verify
-    state = rename_keys(ext.state, arch_type, ext.fmt)
+    # --- split off the head, verify (every supported layout has kd_transfer's names)
+    state = ext.state
     _, head = arch_signature(arch)
     head_keys = [k for k in state if k.startswith(head)]
     dropped = OrderedDict(ext.dropped)
@@ -892,6 +855,6 @@ def _describe_norm(value: Any) -> str:
     return describe(value) if isinstance(value, dict) else 'unknown'
 
 
-__all__ = ['SOURCE_FORMATS', 'UPSTREAM_RENAMES', 'method_names', 'ExportError', 'export_backbone',
+__all__ = ['SOURCE_FORMATS', 'SOURCE_LAYOUTS', 'ExportError', 'export_backbone',
            'extract_student', 'load_source', 'parse_config_text', 'read_scalars', 'format_summary',
            'arch_name_of', 'write_atomic']

@@ -42,7 +42,10 @@ from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import report_pooling as pooling
+from .distill.names import method_name
+from .hooks import distill_hook_method
 from .hooks.backbone_record import read_record
+from .models.names import arch_short_name
 from .report_published import GAP_FLAG, cls_dataset_of, published_for, published_text
 from .fileio import atomic_write
 from .report_cells import (MISSING, STATS_TEXT, Cell, csv_header, csv_values, fmt_value,
@@ -51,17 +54,6 @@ from .report_cells import fmt as _fmt
 
 #: Name of an mmengine launch directory (``Runner.timestamp``).
 TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
-
-#: Distillation loss types -> short method names used in the report.
-LOSS_METHODS = {
-    'KDLoss': 'kd',
-    'FitNetsLoss': 'fitnets',
-    'ATLoss': 'at',
-    'DKDLoss': 'dkd',
-    'ReviewKDLoss': 'reviewkd',
-    'GLDLoss': 'gld',
-    'FocalCalibKDLoss': 'focal_kd',
-}
 
 #: Model types of classification runs.
 DISTILLER_TYPES = ('Distiller', )
@@ -73,9 +65,6 @@ PROVENANCE_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('source_format', 'Backbone from'),
     ('normalisation', 'Normalisation'),
 )
-
-#: Hook type that turns a transfer run into a detector / segmenter level distillation.
-DET_DISTILL_HOOKS = {'ReviewKDHook': 'reviewkd-det'}
 
 REPORT_FILES = ('report.md', 'report.csv', 'report.json')
 #: Prefix of the temporary directory a report is rendered into (inside ``--out``).
@@ -297,22 +286,6 @@ def read_provenance(path: str) -> Optional[dict]:
 
 
 # --- names of architectures ---------------------------------------------------------------
-def _cifar_resnet_name(cfg: dict) -> str:
-    width = cfg.get('width', 1)
-    return f"resnet{cfg['depth']}" + ('' if width in (1, None) else f'x{width}')
-
-
-#: Architecture type -> short name (the project's fixed names), used when the ARCHS table of
-#: kd_transfer.models cannot tell.
-ARCH_NAMERS: Dict[str, Callable[[dict], str]] = {
-    'CifarResNet': _cifar_resnet_name,
-    'WideResNet': lambda c: f"wrn{c['depth']}_{c['widen_factor']}",
-    'ShuffleNetV1': lambda c: 'shufflev1',
-    'ShuffleNetV2': lambda c: 'shufflev2',
-    'CifarMobileNetV2': lambda c: 'mobilenetv2_cifar',
-    'TVResNet': lambda c: f"resnet{c['depth']}",
-    'TVMobileNetV2': lambda c: 'mobilenetv2',
-}
 def arch_name(cfg: Any, where: str) -> Optional[str]:
     """Short architecture name (``resnet20``, ``wrn40_2``...) of a model / backbone config.
 
@@ -333,18 +306,12 @@ def arch_name(cfg: Any, where: str) -> Optional[str]:
     if isinstance(cfg.get('arch'), str):
         return cfg['arch']
     arch_type = cfg.get('type')
-    try:  # the ARCHS table of kd_transfer.models (shared with the exporter)
-        from .export import arch_name_of
-        name = arch_name_of(cfg)
-    except ImportError:  # the report does not need the models to work
-        name = None
+    try:  # kd_transfer.models.names, shared with the exporter
+        name = arch_short_name(cfg)
+    except KeyError as err:
+        raise ReportError(f'{where}: {arch_type} config has no {err} field') from None
     if name is not None:
         return name
-    if arch_type in ARCH_NAMERS:
-        try:
-            return ARCH_NAMERS[arch_type](cfg)
-        except KeyError as err:
-            raise ReportError(f'{where}: {arch_type} config has no {err} field') from None
     for key in ('backbone', 'model'):
         if isinstance(cfg.get(key), dict):
             return arch_name(cfg[key], f'{where}.{key}')
@@ -515,8 +482,7 @@ def _identify_cls(run: Run, cfg: dict) -> None:
                 not all(isinstance(e, dict) and e.get('type') for e in entries):
             raise ReportError(f'{where}.distill_losses: expected a non-empty list (or dict) of '
                               f'loss configs with a type, got {losses!r}')
-        names = [LOSS_METHODS.get(e['type'], re.sub(r'Loss$', '', e['type']).lower())
-                 for e in entries]
+        names = [method_name(e['type']) for e in entries]  # kd_transfer.distill.names
         run.method = '+'.join(names)
         run.teacher = arch_name(model.get('teacher'), f'{where}.teacher')
         if run.teacher is None:
@@ -591,8 +557,8 @@ def _apply_provenance(run: Run, cfg: dict, prov: dict, path: str) -> None:
         return
     run.arch, run.method, run.teacher = prov['arch'], prov['method'], prov.get('teacher')
     for hook in cfg.get('custom_hooks') or []:
-        if isinstance(hook, dict) and hook.get('type') in DET_DISTILL_HOOKS:
-            det_method = DET_DISTILL_HOOKS[hook['type']]
+        det_method = distill_hook_method(hook.get('type')) if isinstance(hook, dict) else None
+        if det_method:
             run.method = det_method if prov['method'] == 'baseline' else \
                 f"{prov['method']}+{det_method}"
             run.teacher = _config_stem(hook.get('teacher_config'))

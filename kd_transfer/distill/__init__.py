@@ -1,4 +1,5 @@
-"""Distillation methods, one file each, registered in mmengine's root ``MODELS``."""
+"""Distillation methods, one file each, registered in mmengine's root ``MODELS`` and in
+:data:`DISTILL_METHODS` (short name -> class) by :func:`register_method`."""
 from typing import Union
 
 from mmengine.registry import MODELS
@@ -10,19 +11,8 @@ from .fitnets import FitNetsLoss
 from .focal_kd import FocalCalibKDLoss
 from .gld import GLDLoss
 from .kd import KDLoss
+from .names import DISTILL_METHODS, method_name, methods_name, register_method
 from .reviewkd import ABF, ABFChain, ReviewKDLoss, hcl_loss
-
-#: short method name -> registered class name
-DISTILL_METHODS = {
-    'kd': 'KDLoss',
-    'fitnets': 'FitNetsLoss',
-    'at': 'ATLoss',
-    'dkd': 'DKDLoss',
-    'reviewkd': 'ReviewKDLoss',
-    'gld': 'GLDLoss',
-    'focal_kd': 'FocalCalibKDLoss',
-}
-
 
 def build_distill_loss(cfg: Union[dict, str, DistillLoss]) -> DistillLoss:
     """Build a distillation loss from a config.
@@ -54,5 +44,5 @@ def build_distill_loss(cfg: Union[dict, str, DistillLoss]) -> DistillLoss:
 __all__ = [
     'DistillLoss', 'warmup_factor', 'KDLoss', 'FitNetsLoss', 'ATLoss', 'DKDLoss', 'ReviewKDLoss',
     'ABF', 'ABFChain', 'hcl_loss', 'GLDLoss', 'FocalCalibKDLoss', 'DISTILL_METHODS',
-    'build_distill_loss'
+    'build_distill_loss', 'register_method', 'method_name', 'methods_name'
 ]

@@ -2,10 +2,10 @@
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .base import DistillLoss, adaptive_avg_pool2d, as_float, teacher_like
+from .names import register_method
 
 
 def attention_map(feat: Tensor, p: float = 2.0) -> Tensor:
@@ -21,7 +21,7 @@ def attention_map(feat: Tensor, p: float = 2.0) -> Tensor:
     return F.normalize(feat.abs().pow(p).mean(dim=1).flatten(1), dim=1)
 
 
-@MODELS.register_module()
+@register_method('at')
 class ATLoss(DistillLoss):
     """Attention-transfer loss over several stages.
 

@@ -3,10 +3,10 @@ from typing import Dict
 
 import torch
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .base import DistillLoss, as_float, teacher_like, warmup_factor
+from .names import register_method
 
 
 def _binary_log_probs(logits: Tensor, target_mask: Tensor) -> Tensor:
@@ -65,7 +65,7 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
     return {'tckd': tckd * t * t, 'nckd': nckd * t * t}
 
 
-@MODELS.register_module()
+@register_method('dkd')
 class DKDLoss(DistillLoss):
     """DKD: ``min(epoch / warmup, 1) * (alpha * TCKD + beta * NCKD)``.
 

@@ -2,10 +2,10 @@
 from typing import Dict, Optional, Sequence
 
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .base import DistillLoss, as_float, feature_shapes, teacher_like
+from .names import register_method
 
 
 def build_regressor(student_shape: Sequence[int], teacher_shape: Sequence[int]) -> nn.Sequential:
@@ -44,7 +44,7 @@ def build_regressor(student_shape: Sequence[int], teacher_shape: Sequence[int]) 
     return nn.Sequential(conv, nn.BatchNorm2d(ct), nn.ReLU(inplace=True))
 
 
-@MODELS.register_module()
+@register_method('fitnets')
 class FitNetsLoss(DistillLoss):
     """FitNets hint loss: ``loss_fitnets = loss_weight * MSE(r(fs), ft)`` (mean reduction).
 

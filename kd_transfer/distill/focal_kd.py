@@ -3,10 +3,10 @@ from typing import Dict, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .base import DistillLoss, as_float, soft_kl
+from .names import register_method
 
 
 def focal_loss(logits: Tensor, labels: Tensor, gamma: Union[float, str] = 3.0) -> Tensor:
@@ -33,7 +33,7 @@ def focal_loss(logits: Tensor, labels: Tensor, gamma: Union[float, str] = 3.0) -
     return (-(1.0 - p_y).pow(g) * log_py).mean()
 
 
-@MODELS.register_module()
+@register_method('focal_kd')
 class FocalCalibKDLoss(DistillLoss):
     """``alpha T^2 KL(softmax(zt/T) || softmax(zs/T)) + beta CE(zs, y) + gamma FL(zs, y)``.
 

@@ -3,10 +3,10 @@ from typing import Dict
 
 import torch
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .base import DistillLoss, adaptive_avg_pool2d, as_float, soft_kl, teacher_like
+from .names import register_method
 
 
 def lnd(logits: Tensor, eps: float = 1e-12) -> Tensor:
@@ -55,7 +55,7 @@ def _apply_classifier(classifier: nn.Module, vectors: Tensor) -> Tensor:
     return classifier(vectors)
 
 
-@MODELS.register_module()
+@register_method('gld')
 class GLDLoss(DistillLoss):
     """GLD: global + local logit distillation with LND and dense relations.
 

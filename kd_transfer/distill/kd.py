@@ -1,13 +1,13 @@
 """Hinton knowledge distillation (Hinton, Vinyals, Dean 2015)."""
 from typing import Dict
 
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .base import DistillLoss, soft_kl
+from .names import register_method
 
 
-@MODELS.register_module()
+@register_method('kd')
 class KDLoss(DistillLoss):
     """Soft-target KD: ``loss_kd = loss_weight * T^2 * KL(softmax(zt/T) || softmax(zs/T))``.
 

@@ -7,11 +7,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from .base import (DistillLoss, adaptive_avg_pool2d, as_float, feature_shapes, teacher_like,
                    warmup_factor)
+from .names import register_method
 
 Shape2d = Union[int, Sequence[int]]
 
@@ -188,7 +188,7 @@ def hcl_loss(student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -
     return total
 
 
-@MODELS.register_module()
+@register_method('reviewkd')
 class ReviewKDLoss(DistillLoss):
     """ReviewKD on classification: ``loss_reviewkd = w * min(epoch / warmup, 1) * HCL``.
 

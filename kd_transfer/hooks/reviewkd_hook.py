@@ -307,6 +307,8 @@ class ReviewKDHook(Hook):
     """
 
     priority = 'NORMAL'
+    #: the method name of runs that use this hook (the report's ``method`` column)
+    distill_method = 'reviewkd-det'
 
     def __init__(self, teacher_config: str, teacher_checkpoint: str,
                  student_features: str = 'neck', teacher_features: str = 'neck',

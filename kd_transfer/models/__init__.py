@@ -19,16 +19,9 @@ from .tv_mobilenetv2 import TVMobileNetV2  # noqa: F401
 from .tv_resnet import TVResNet  # noqa: F401
 from .wrn import WideResNet  # noqa: F401
 
-try:
-    from .classifier import *  # noqa: F401,F403
-except ModuleNotFoundError as err:  # only while the file does not exist yet
-    if err.name != f'{__name__}.classifier':
-        raise
-try:
-    from .distiller import *  # noqa: F401,F403
-except ModuleNotFoundError as err:
-    if err.name != f'{__name__}.distiller':
-        raise
+from .classifier import KDClassifier, attach_predictions, gt_labels  # noqa: F401
+from .distiller import Distiller, load_teacher_weights  # noqa: F401
+from .names import arch_name_of, arch_short_name  # noqa: F401
 
 #: Short name -> architecture config: CIFAR-100 ones (32 x 32 inputs, 100 classes by default)
 #: first, then ImageNet ones (torchvision layouts, 1000 classes by default).

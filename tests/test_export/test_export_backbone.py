@@ -194,7 +194,7 @@ def upstream_resnet8x4_state(seed):
     ours = randomize(build_arch('resnet8x4'), seed=seed).state_dict()
     keys = repdistiller_resnet_keys([32, 64, 128, 256], 1)
     assert sorted(keys) == sorted(ours), 'CifarResNet no longer mirrors RepDistiller: ' \
-        'add the renames to kd_transfer.export.UPSTREAM_RENAMES'
+        'add a rename step and list it in kd_transfer.export.SOURCE_LAYOUTS'
     return {k: ours[k] for k in keys}
 
 
