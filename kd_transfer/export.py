@@ -39,7 +39,6 @@ import glob
 import hashlib
 import io
 import json
-import os
 import os.path as osp
 import shlex
 from collections import OrderedDict

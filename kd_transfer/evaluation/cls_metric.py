@@ -72,9 +72,12 @@ class ClsCalibMetric(BaseMetric):
     of class *probabilities*, e.g. a softmax output) and ``gt_label`` (an int or a
     one-element tensor).
 
-    Results (under the prefix ``cls``): ``top1``, ``top5`` (one key per entry of ``topk``;
-    a k larger than K counts every sample as correct), ``ece`` (15 equal-width bins by
-    default, see :func:`expected_calibration_error`) and ``nll`` (mean ``-log p_y``, nats).
+    Results (under the prefix ``cls``): ``top1``, ``top5`` in **percent** (one key per entry of
+    ``topk``; a k larger than K counts every sample as correct), ``ece`` as a **fraction** in
+    [0, 1] (15 equal-width bins by default, see :func:`expected_calibration_error`) and ``nll``
+    (mean ``-log p_y``, nats). These logged units are kept so that existing work dirs and
+    exported provenance stay comparable; the report shows ECE in percent like every other
+    column (docs/report.md, "Units").
 
     Args:
         topk (Sequence[int]): The k of the reported top-k accuracies.

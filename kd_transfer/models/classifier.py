@@ -9,9 +9,6 @@ from mmengine.registry import MODELS
 #: CIFAR-100 statistics on the 0-255 scale (the RepDistiller / mdistiller normalisation).
 CIFAR100_MEAN = [129.304, 124.070, 112.434]
 CIFAR100_STD = [68.170, 65.392, 70.418]
-#: ImageNet statistics on the 0-255 scale, RGB (torchvision's).
-IMAGENET_MEAN = [123.675, 116.28, 103.53]
-IMAGENET_STD = [58.395, 57.12, 57.375]
 
 
 def gt_labels(data_samples: list, device: torch.device) -> torch.Tensor:
