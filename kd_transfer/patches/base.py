@@ -57,7 +57,7 @@ class Patch:
         range; ``versions`` overrides the installed ones (tests)."""
         problems = []
         for package, (low, high) in self.requires.items():
-            have = (versions or {}).get(package) if versions and package in versions \
+            have = versions[package] if versions and package in versions \
                 else installed_version(package)
             if have is None:
                 continue
