@@ -7,14 +7,15 @@ logger lists what was applied. The code that implements each behaviour stays wit
 subject (:mod:`kd_transfer.fileio`, :mod:`kd_transfer.safe_load`, :mod:`kd_transfer.guards`);
 this package is where it is *applied*. The table is in docs/patches.md.
 
-=========================  ============================  ==========================================
-patch                      switch off with               upstream versions written for
-=========================  ============================  ==========================================
-atomic_writes              KD_PATCH_ATOMIC_WRITES=0      mmengine >=0.10.0, <0.11
-safe_globals               KD_PATCH_SAFE_GLOBALS=0       torch >=2.1, <2.15
-safe_checkpoint_loader     KD_PATCH_SAFE_LOADER=0        mmengine >=0.10.0, <0.11; torch >=2.1, <2.15
-strict_pretrained          KD_PATCH_STRICT_PRETRAINED=0  mmengine >=0.10.0, <0.11
-=========================  ============================  ==========================================
+======================  ============================  ====================================
+patch                   switch off with               upstream versions written for
+======================  ============================  ====================================
+atomic_writes           KD_PATCH_ATOMIC_WRITES=0      mmengine >=0.10.0, <0.11
+safe_globals            KD_PATCH_SAFE_GLOBALS=0       torch >=2.1, <2.15
+safe_checkpoint_loader  KD_PATCH_SAFE_LOADER=0        mmengine >=0.10.0, <0.11 and
+                                                      torch >=2.1, <2.15
+strict_pretrained       KD_PATCH_STRICT_PRETRAINED=0  mmengine >=0.10.0, <0.11
+======================  ============================  ====================================
 """
 import logging
 from typing import List, Tuple
