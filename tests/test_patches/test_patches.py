@@ -1,4 +1,5 @@
 """kd_transfer/patches: what importing kd_transfer changes upstream, and the switches."""
+import json
 import os
 import subprocess
 import sys
@@ -45,23 +46,38 @@ PROBE = textwrap.dedent('''
 ''')
 
 
-def _probe(tmp_path, **env_vars):
-    env = dict(os.environ, PYTHONPATH=str(REPO), **env_vars)
-    for p in patches.PATCHES:
-        if p.env not in env_vars:
-            env.pop(p.env, None)
-    res = subprocess.run([sys.executable, '-c', PROBE], capture_output=True, text=True,
-                         env=env, cwd=str(tmp_path), timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    import json
-    line = [ln for ln in res.stdout.splitlines() if ln.startswith('STATE=')][0]
-    logged = [ln for ln in (res.stdout + res.stderr).splitlines()
-              if 'kd_transfer: upstream patches applied:' in ln]
-    return json.loads(line[len('STATE='):]), logged
+#: The switches each probe process sets (the two cover every patch, each both ways).
+SWITCHES = {
+    'atomic_off': dict(KD_PATCH_ATOMIC_WRITES='0'),
+    'others_off': dict(KD_PATCH_SAFE_GLOBALS='0', KD_PATCH_SAFE_LOADER='no',
+                       KD_PATCH_STRICT_PRETRAINED='off'),
+}
 
 
-def test_one_switch_off_leaves_its_target_untouched_and_the_others_applied(tmp_path):
-    state, logged = _probe(tmp_path, KD_PATCH_ATOMIC_WRITES='0')
+@pytest.fixture(scope='module')
+def probes(tmp_path_factory):
+    """Run :data:`PROBE` under each :data:`SWITCHES` entry, the processes side by side."""
+    procs = {}
+    for name, switches in SWITCHES.items():
+        env = {k: v for k, v in os.environ.items()
+               if k not in {p.env for p in patches.PATCHES}}
+        env.update(PYTHONPATH=str(REPO), **switches)
+        procs[name] = subprocess.Popen(
+            [sys.executable, '-c', PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env, cwd=str(tmp_path_factory.mktemp(name)))
+    results = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        line = [ln for ln in out.splitlines() if ln.startswith('STATE=')][0]
+        logged = [ln for ln in (out + err).splitlines()
+                  if 'kd_transfer: upstream patches applied:' in ln]
+        results[name] = json.loads(line[len('STATE='):]), logged
+    return results
+
+
+def test_one_switch_off_leaves_its_target_untouched_and_the_others_applied(probes):
+    state, logged = probes['atomic_off']
     assert state == dict(atomic_writes=[False, False, False], safe_globals=[True, True],
                          safe_checkpoint_loader=[True, True], strict_pretrained=[True])
     assert len(logged) == 1, logged  # one INFO line, through mmengine's logger
@@ -71,9 +87,8 @@ def test_one_switch_off_leaves_its_target_untouched_and_the_others_applied(tmp_p
     assert 'switched off: atomic_writes (KD_PATCH_ATOMIC_WRITES)' in logged[0]
 
 
-def test_the_other_switches_leave_torch_and_mmengine_untouched(tmp_path):
-    state, logged = _probe(tmp_path, KD_PATCH_SAFE_GLOBALS='0', KD_PATCH_SAFE_LOADER='no',
-                           KD_PATCH_STRICT_PRETRAINED='off')
+def test_the_other_switches_leave_torch_and_mmengine_untouched(probes):
+    state, logged = probes['others_off']
     # kd_transfer's own load of a HistoryBuffer worked and left torch's list as it was
     assert state == dict(atomic_writes=[True, True, True], safe_globals=[False, False],
                          safe_checkpoint_loader=[False, False], strict_pretrained=[False])
