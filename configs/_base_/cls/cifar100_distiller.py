@@ -3,8 +3,6 @@
 # backbones and the teacher's checkpoint, a method file its losses and the CE weight.
 _base_ = ['./cifar100.py']
 
-model = dict(
-    type='Distiller',
-    student=dict(type='KDClassifier', data_preprocessor={{_base_.cifar_preprocessor}}),
-    teacher=dict(type='KDClassifier', data_preprocessor={{_base_.cifar_preprocessor}}),
-    input_size=(32, 32))
+model = dict(type='Distiller', input_size=(32, 32),
+             student=dict(type='KDClassifier', data_preprocessor={{_base_.cifar_preprocessor}}),
+             teacher=dict(type='KDClassifier', data_preprocessor={{_base_.cifar_preprocessor}}))

@@ -3,8 +3,6 @@
 # backbones and the teacher's checkpoint, a method file its losses and the CE weight.
 _base_ = ['./imagenet.py']
 
-model = dict(
-    type='Distiller',
-    student=dict(type='KDClassifier', data_preprocessor={{_base_.imagenet_preprocessor}}),
-    teacher=dict(type='KDClassifier', data_preprocessor={{_base_.imagenet_preprocessor}}),
-    input_size=(224, 224))
+model = dict(type='Distiller', input_size=(224, 224),
+             student=dict(type='KDClassifier', data_preprocessor={{_base_.imagenet_preprocessor}}),
+             teacher=dict(type='KDClassifier', data_preprocessor={{_base_.imagenet_preprocessor}}))

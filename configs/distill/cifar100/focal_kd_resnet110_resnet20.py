@@ -10,7 +10,4 @@ _base_ = ['./_pairs/resnet110_resnet20.py']  # teacher, student, schedule
 
 focal_kd = dict(type='FocalCalibKDLoss', alpha=0.1, beta=0.9, gamma=0.01, temperature=4,
                 focal_gamma=3.0)
-
-model = dict(
-    ce_weight=0.0,
-    distill_losses=[focal_kd])
+model = dict(ce_weight=0.0, distill_losses=[focal_kd])

@@ -5,7 +5,6 @@
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../../_base_/cls/cifar100_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='CifarResNet', depth=32)),
-    teacher=dict(backbone=dict(type='CifarResNet', depth=110)),
-    teacher_checkpoint='checkpoints/cifar100/resnet110.pth')
+model = dict(student=dict(backbone=dict(type='CifarResNet', depth=32)),
+             teacher=dict(backbone=dict(type='CifarResNet', depth=110)),
+             teacher_checkpoint='checkpoints/cifar100/resnet110.pth')

@@ -5,9 +5,7 @@
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../../_base_/cls/cifar100_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='ShuffleNetV1')),
-    teacher=dict(backbone=dict(type='CifarResNet', depth=32, width=4)),
-    teacher_checkpoint='checkpoints/cifar100/resnet32x4.pth')
-
+model = dict(student=dict(backbone=dict(type='ShuffleNetV1')),
+             teacher=dict(backbone=dict(type='CifarResNet', depth=32, width=4)),
+             teacher_checkpoint='checkpoints/cifar100/resnet32x4.pth')
 optim_wrapper = dict(optimizer=dict(lr=0.01))  # recipe lr for ShuffleNet / MobileNet students

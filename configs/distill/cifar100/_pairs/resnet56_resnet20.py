@@ -5,7 +5,6 @@
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../../_base_/cls/cifar100_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='CifarResNet', depth=20)),
-    teacher=dict(backbone=dict(type='CifarResNet', depth=56)),
-    teacher_checkpoint='checkpoints/cifar100/resnet56.pth')
+model = dict(student=dict(backbone=dict(type='CifarResNet', depth=20)),
+             teacher=dict(backbone=dict(type='CifarResNet', depth=56)),
+             teacher_checkpoint='checkpoints/cifar100/resnet56.pth')

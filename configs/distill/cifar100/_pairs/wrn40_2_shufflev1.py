@@ -5,9 +5,7 @@
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../../_base_/cls/cifar100_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='ShuffleNetV1')),
-    teacher=dict(backbone=dict(type='WideResNet', depth=40, widen_factor=2)),
-    teacher_checkpoint='checkpoints/cifar100/wrn40_2.pth')
-
+model = dict(student=dict(backbone=dict(type='ShuffleNetV1')),
+             teacher=dict(backbone=dict(type='WideResNet', depth=40, widen_factor=2)),
+             teacher_checkpoint='checkpoints/cifar100/wrn40_2.pth')
 optim_wrapper = dict(optimizer=dict(lr=0.01))  # recipe lr for ShuffleNet / MobileNet students

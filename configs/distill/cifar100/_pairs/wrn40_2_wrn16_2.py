@@ -5,7 +5,6 @@
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../../_base_/cls/cifar100_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='WideResNet', depth=16, widen_factor=2)),
-    teacher=dict(backbone=dict(type='WideResNet', depth=40, widen_factor=2)),
-    teacher_checkpoint='checkpoints/cifar100/wrn40_2.pth')
+model = dict(student=dict(backbone=dict(type='WideResNet', depth=16, widen_factor=2)),
+             teacher=dict(backbone=dict(type='WideResNet', depth=40, widen_factor=2)),
+             teacher_checkpoint='checkpoints/cifar100/wrn40_2.pth')

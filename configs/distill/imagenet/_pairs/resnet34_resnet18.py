@@ -5,7 +5,6 @@
 # weights), then point --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../../_base_/cls/imagenet_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='TVResNet', depth=18)),
-    teacher=dict(backbone=dict(type='TVResNet', depth=34)),
-    teacher_checkpoint='checkpoints/imagenet/resnet34-b627a593.pth')
+model = dict(student=dict(backbone=dict(type='TVResNet', depth=18)),
+             teacher=dict(backbone=dict(type='TVResNet', depth=34)),
+             teacher_checkpoint='checkpoints/imagenet/resnet34-b627a593.pth')

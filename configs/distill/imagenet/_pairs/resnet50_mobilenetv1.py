@@ -8,7 +8,6 @@
 # total batch 256; mdistiller's 0.2 at batch 512 for KD / AT / DKD is the same lr per sample).
 _base_ = ['../../../_base_/cls/imagenet_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='MobileNetV1')),
-    teacher=dict(backbone=dict(type='TVResNet', depth=50)),
-    teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth')
+model = dict(student=dict(backbone=dict(type='MobileNetV1')),
+             teacher=dict(backbone=dict(type='TVResNet', depth=50)),
+             teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth')

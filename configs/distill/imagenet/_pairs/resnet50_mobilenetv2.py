@@ -5,7 +5,6 @@
 # weights), then point --cfg-options model.teacher_checkpoint=PATH at it (default below).
 _base_ = ['../../../_base_/cls/imagenet_distiller.py']
 
-model = dict(
-    student=dict(backbone=dict(type='TVMobileNetV2')),
-    teacher=dict(backbone=dict(type='TVResNet', depth=50)),
-    teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth')
+model = dict(student=dict(backbone=dict(type='TVMobileNetV2')),
+             teacher=dict(backbone=dict(type='TVResNet', depth=50)),
+             teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth')
