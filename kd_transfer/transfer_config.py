@@ -1,10 +1,11 @@
 """Write the transfer configs of any exported student, with no hand-written file.
 
-The transfer configs of one kind (``configs/transfer/<task>/<kind>_<student>.py``) are the
-same text for every student: an upstream recipe, a dataset, one student file
-(``configs/_base_/students/<student>.py``) and the glue that reads every number from that
-student file (a test keeps them identical). So a new student needs only its student file,
-and every value of that file can be read from the exported backbone itself:
+A transfer config (``configs/transfer/<task>/<kind>_<student>.py``) is a kind file
+(``configs/transfer/_base_/kinds/<kind>.py``: an upstream recipe and its dataset), one student
+file (``configs/_base_/students/<student>.py``) and the student glue
+(:mod:`kd_transfer.transfer_glue`), which reads every number from that student file. So a new
+student needs only its student file, and every value of that file can be read from the exported
+backbone itself:
 
 * ``backbone`` and ``student_arch``: the backbone config recorded by the exporter
   (``meta.kd_transfer.backbone``), with ``init_cfg`` pointing at the checkpoint;
@@ -18,8 +19,9 @@ and every value of that file can be read from the exported backbone itself:
   ResNets and MobileNetV2 (whose mmseg recipe keeps them).
 
 :func:`write_transfer_configs` writes that student file and, per kind, the kind's config
-with its ``_base_`` paths made absolute and the student file swapped, so ``mim train`` and
-``tools/dist_train.sh`` run them as they are.
+with its ``_base_`` paths made absolute and the student file swapped (the kind file and the
+glue are inherited, not copied), so ``mim train`` and ``tools/dist_train.sh`` run them as they
+are.
 """
 import ast
 import os.path as osp
@@ -29,7 +31,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-#: The student whose configs are the templates (it has one config of every kind).
+#: The student whose configs are the templates (it has one config of every kind; a config's code
+#: is its two bases and the glue call, the same for every student).
 TEMPLATE_STUDENT = 'resnet18'
 #: The kinds, as ``<task>/<file name with {student}>``.
 KINDS = (
@@ -171,8 +174,9 @@ def config_text(kind: str, name: str, student_file: str, checkpoint: str,
     header = ''.join(f'# {line}\n' if line else '#\n' for line in (
         f'Transfer config for the student "{name}", written by tools/make_transfer_config.py',
         f'from the provenance of {checkpoint}.',
-        f'Recipe and glue: configs/transfer/{kind.format(student=TEMPLATE_STUDENT)} (same',
-        'text for every student); the student file below holds this student\'s numbers.',
+        f'Recipe: configs/transfer/{kind.format(student=TEMPLATE_STUDENT)} (its header) and the',
+        'kind file below; glue: kd_transfer/transfer_glue.py; the student file below holds this',
+        'student\'s numbers.',
         '',
     ))
     body_header = text[:start].replace(

@@ -14,24 +14,12 @@
 #
 #   python tools/train.py configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_voc2007.py \
 #       --cfg-options custom_hooks.0.teacher_checkpoint=work_dirs/faster-rcnn_r101_fpn_1x_voc2007/epoch_4.pth
-_base_ = './_base_/faster-rcnn_r50_fpn_1x_voc2007.py'
-
-custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
+_base_ = './faster-rcnn_r101-r50_fpn_1x_voc2007.py'  # the same recipe, teacher and hooks
 
 model = dict(
     backbone=dict(
         depth=18, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18')),
     neck=dict(in_channels=[64, 128, 256, 512]))
 
-custom_hooks = [
-    dict(type='ReviewKDHook',
-         teacher_config='mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py',
-         teacher_checkpoint='work_dirs/faster-rcnn_r101_fpn_1x_voc2007/epoch_4.pth',
-         student_features='neck',
-         teacher_features='neck',
-         loss_weight=1.2,
-         warmup_iters=0,
-         mid_channels=256),
-    dict(type='FiniteLossHook'),  # the list replaces the inherited one: name it
-    dict(type='BackboneRecordHook'),
-]
+# the R-18 student's weight (the base's hook list: ReviewKDHook first, then the guards)
+custom_hooks = [dict(_base_.custom_hooks[0], loss_weight=1.2), *_base_.custom_hooks[1:]]

@@ -58,16 +58,62 @@ def test_the_expected_configs_exist():
     assert len(names) == 30 + sum(len(v) for v in DEMO_CONFIGS.values())
 
 
-def test_configs_of_one_kind_differ_only_by_student():
-    """Neck / head numbers come from the student file, never from a per-student edit."""
-    kinds = {}
+def _code(path: Path) -> list:
+    """A config's code lines, comments and blank lines dropped."""
+    lines = (line.split('#')[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def test_every_config_is_its_kind_its_student_and_the_glue():
+    """The glue is written once (kd_transfer/transfer_glue.py) and inherited, never copied: a
+    config's code is its kind file, its student file and the glue call, nothing else."""
+    kinds = set()
     for rel in CONFIGS:
         s = student_of(rel)
-        text = (REPO / rel).read_text().replace(s, '{student}')
-        kinds.setdefault(Path(rel).name.replace(s, '{student}'), set()).add(text)
+        kind = Path(rel).stem.replace(f'_{s}', '')
+        kinds.add(kind)
+        assert (REPO / 'configs/transfer/_base_/kinds' / f'{kind}.py').is_file(), rel
+        assert _code(REPO / rel) == [
+            f"_base_ = ['../_base_/kinds/{kind}.py', '../../_base_/students/{s}.py']",
+            'from kd_transfer.transfer_glue import student_glue',
+            'globals().update(student_glue(_base_))'], rel
     assert len(kinds) == 10
-    for kind, texts in kinds.items():
-        assert len(texts) == 1, f'{kind}: the configs differ beyond the student name'
+
+
+def test_glue_resolves_a_cifar_student_as_worked_out_by_hand():
+    """resnet8x4: outputs (64, 128, 256) at strides (1, 2, 4), 1/4-size inputs, undilated."""
+    cifar_mean = [129.304, 124.070, 112.434]  # configs/_base_/cls/cifar100.py
+    det = load('configs/transfer/det/faster-rcnn_resnet8x4_fpn_voc07.py')
+    assert det.model.data_preprocessor.mean == cifar_mean
+    assert det.model.data_preprocessor.bgr_to_rgb is True
+    assert (det.model.backbone.type, det.model.backbone.norm_eval,
+            det.model.backbone.frozen_stages) == ('CifarResNet', True, 1)
+    assert det.model.neck.in_channels == [64, 128, 256]
+    assert det.model.rpn_head.anchor_generator.strides == [1, 2, 4, 8, 16]
+    roi = det.model.roi_head.bbox_roi_extractor
+    assert (roi.featmap_strides, roi.finest_scale) == ([1, 2, 4, 8], 56 // 4)
+    resize, = [t for t in det.train_dataloader.dataset.dataset.pipeline if t.type == 'Resize']
+    assert resize.scale == (1000 // 4, 600 // 4)  # mmdet's VOC recipe: (1000, 600)
+    seg = load('configs/transfer/seg/deeplabv3plus_resnet8x4_voc07.py')
+    assert seg.crop_size == seg.model.data_preprocessor.size == (128, 128)  # 512 / 4
+    head, aux = seg.model.decode_head, seg.model.auxiliary_head
+    assert (head.in_channels, head.in_index, head.c1_in_channels) == (256, 2, 64)
+    assert (head.channels, head.c1_channels, aux.channels) == (128, 12, 64)
+    assert tuple(head.dilations) == (1, 6, 12, 18)  # output stride 16 on the image
+    assert (aux.in_channels, aux.in_index, head.num_classes) == (128, 1, 21)
+    train = seg.train_dataloader.dataset
+    assert (train.type, train.ann_file) == ('PascalVOCDataset', 'ImageSets/Segmentation/trainval.txt')
+    crop, = [t for t in train.pipeline if t.type == 'RandomCrop']
+    assert tuple(crop.crop_size) == (128, 128)
+
+
+def test_glue_errors_name_what_is_missing():
+    from kd_transfer.transfer_glue import TransferGlueError, student_glue, student_numbers
+    with pytest.raises(TransferGlueError, match=r"no \['backbone'"):
+        student_glue(dict(default_scope='mmdet'))
+    assert student_numbers([4, 8, 16, 32], [4, 8, 8, 8]) == dict(
+        input_downscale=1, fpn_strides=[4, 8, 16, 32, 64], seg_out_stride=8,
+        aspp_dilations=(1, 12, 24, 36))
 
 
 @pytest.mark.parametrize('rel', CONFIGS)

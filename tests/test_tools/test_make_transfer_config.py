@@ -7,6 +7,7 @@ channels, strides and DeepLab settings; the DeepLab family rules are those of mm
 (docs/transfer.md); the normalisation is the code base's (RepDistiller CIFAR statistics,
 torchvision ImageNet statistics).
 """
+import ast
 import importlib.util
 from pathlib import Path
 
@@ -26,6 +27,26 @@ _spec.loader.exec_module(_cli)
 
 REPDISTILLER_CIFAR = [0.5071 * 255, 0.4867 * 255, 0.4408 * 255]
 TORCHVISION_IMAGENET = [123.675, 116.28, 103.53]
+
+
+#: the code of every transfer config after its two bases (kd_transfer/transfer_glue.py)
+GLUE_CALL = ['from kd_transfer.transfer_glue import student_glue',
+             'globals().update(student_glue(_base_))']
+
+
+def _bases(text: str) -> list:
+    node = next(n for n in ast.parse(text).body if isinstance(n, ast.Assign)
+                and n.targets[0].id == '_base_')
+    return ast.literal_eval(node.value)
+
+
+def _code_after_bases(text: str) -> list:
+    """The code lines after the ``_base_`` assignment, comments dropped."""
+    tree = ast.parse(text)
+    start = next(n for n in tree.body if isinstance(n, ast.Assign)
+                 and n.targets[0].id == '_base_').end_lineno
+    lines = text.splitlines()[start:]
+    return [line.split('#')[0].strip() for line in lines if line.split('#')[0].strip()]
 
 
 def export(arch: str, root: Path) -> Path:
@@ -119,12 +140,27 @@ def test_generated_student_files_match_the_hand_written_ones(exports):
             {k: tuple(v) for k, v in ref.seg_backbone.items()}
         assert gen.backbone.type == ref.backbone.type
         assert gen.student_norm.mean == pytest.approx(ref.student_norm.mean, rel=1e-3)
-        # every kind's text beyond the header and _base_ is the hand-written config's
+        # the generated config inherits what the hand-written one does (the kind file, its own
+        # student file) and adds the same glue call: no copied glue text
         det_text = Path(paths[1]).read_text()
-        ref_text = (REPO / 'configs/transfer/det/faster-rcnn_resnet18_fpn_1x_coco.py').read_text()
-        assert det_text[det_text.index('custom_imports'):] == \
-            ref_text[ref_text.index('custom_imports'):]
-
+        ref_rel = f'configs/transfer/det/faster-rcnn_{arch}_fpn_1x_coco.py'
+        if arch in ('resnet20', 'resnet56'):  # the demo students have VOC2007 configs only
+            ref_rel = f'configs/transfer/det/faster-rcnn_{arch}_fpn_voc07.py'
+        ref_text = (REPO / ref_rel).read_text()
+        assert _bases(det_text) == [
+            str(REPO / 'configs/transfer/_base_/kinds/faster-rcnn_fpn_1x_coco.py'), paths[0]]
+        assert _code_after_bases(det_text) == _code_after_bases(ref_text) == GLUE_CALL
+        # resolved: the hand-written config of the same student but for the checkpoint path
+        # and the normalisation statistics (compared above)
+        if 'voc07' not in ref_rel:
+            got, want = Config.fromfile(paths[1]).to_dict(), Config.fromfile(
+                str(REPO / ref_rel)).to_dict()
+            for cfg in (got, want):
+                for key in ('backbone', 'student_norm', 'student_arch'):
+                    cfg.pop(key)
+                cfg['model']['backbone'].pop('init_cfg')
+                cfg['model'].pop('data_preprocessor')
+            assert got == want, arch
 
 def test_all_ten_kinds_parse(exports):
     root, files = exports

@@ -33,14 +33,8 @@ seg_backbone = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
 seg_backbone_strides = [4, 8, 8, 8]
 seg_heads = dict(channels=128, c1_channels=12, aux_channels=64)
 
-# ---- derived, read by the transfer configs (same lines in every student file) ----
-# Inputs are shrunk so that the finest output sits at stride 4 of the original image
-# (1 for ImageNet students; CIFAR students, whose stem does not downsample, see 1/4 images).
-input_downscale = max(1, 4 // backbone_strides[0])
-# FPN outputs: the backbone levels, then max-pooled extra levels up to five in total.
-fpn_strides = backbone_strides + [backbone_strides[-1] * 2**i
-                                  for i in range(1, 6 - len(backbone_strides))]
-# DeepLab's ASPP rates follow its rule rate x output stride = constant, the output stride
-# counted on the original image: (12, 24, 36) at 8 (mmseg's d8 recipes), (6, 12, 18) at 16.
-seg_out_stride = seg_backbone_strides[-1] * input_downscale
-aspp_dilations = (1, ) + tuple(rate * 8 // seg_out_stride for rate in (12, 24, 36))
+# ---- derived, read by the transfer configs: input_downscale (inputs shrunk so that the finest
+# output sits at stride 4 of the image), fpn_strides, seg_out_stride and aspp_dilations (DeepLab's
+# rate x output stride rule); the rules: kd_transfer/transfer_glue.py student_numbers.
+from kd_transfer.transfer_glue import student_numbers  # noqa: E402
+globals().update(student_numbers(backbone_strides, seg_backbone_strides))

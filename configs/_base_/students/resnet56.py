@@ -7,40 +7,8 @@
 # masks are still evaluated at the original resolution.
 # The checkpoint below is a placeholder: set it with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
-_base_ = ['../guards.py']  # FiniteLossHook in every transfer config
+_base_ = ['./_families/cifar_resnet.py']  # strides, normalisation, DeepLab settings
 student_arch = 'resnet56'
-backbone = dict(
-    _delete_=True,  # replace the upstream ResNet config instead of merging into it
-    type='CifarResNet',
-    depth=56,
-    out_indices=(0, 1, 2),
-    init_cfg=dict(type='Pretrained', checkpoint='work_dirs/backbones/resnet56.pth'))
-# tests/test_configs/test_transfer_configs.py checks these against the built backbone.
-backbone_channels = [16, 32, 64]
-backbone_strides = [1, 2, 4]
-
-# Normalisation the student was trained with: its classification config's data_preprocessor
-# (configs/_base_/cls/cifar100.py, CIFAR-100 statistics; RGB images). The transfer configs
-# feed the backbone exactly this; tests/test_configs/test_transfer_configs.py compares it with
-# the classification config, and loading a backbone whose provenance records another
-# normalisation is refused (kd_transfer/guards.py).
-student_norm = dict(mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418],
-                    channel_order='RGB')
-# DeepLab (configs/transfer/seg/): no dilation, the stages at strides 1 / 2 / 4 of the 1/4-size
-# input (16 of the original image: a 32 x 32 map on a 128 x 128 crop); heads as narrow as
-# mmseg's R-18 recipe (deeplabv3plus_r18-d8: channels 128, c1_channels 12, aux channels 64).
-seg_backbone = dict()
-seg_backbone_strides = [1, 2, 4]
-seg_heads = dict(channels=128, c1_channels=12, aux_channels=64)
-
-# ---- derived, read by the transfer configs (same lines in every student file) ----
-# Inputs are shrunk so that the finest output sits at stride 4 of the original image
-# (1 for ImageNet students; CIFAR students, whose stem does not downsample, see 1/4 images).
-input_downscale = max(1, 4 // backbone_strides[0])
-# FPN outputs: the backbone levels, then max-pooled extra levels up to five in total.
-fpn_strides = backbone_strides + [backbone_strides[-1] * 2**i
-                                  for i in range(1, 6 - len(backbone_strides))]
-# DeepLab's ASPP rates follow its rule rate x output stride = constant, the output stride
-# counted on the original image: (12, 24, 36) at 8 (mmseg's d8 recipes), (6, 12, 18) at 16.
-seg_out_stride = seg_backbone_strides[-1] * input_downscale
-aspp_dilations = (1, ) + tuple(rate * 8 // seg_out_stride for rate in (12, 24, 36))
+backbone = dict(depth=56,
+                init_cfg=dict(type='Pretrained', checkpoint='work_dirs/backbones/resnet56.pth'))
+backbone_channels = [16, 32, 64]  # checked against the built backbone by the transfer tests

@@ -1,15 +1,6 @@
 # dkd: resnet32x4 -> resnet8x4 on cifar100 (hyper-parameters and sources: docs/methods.md).
-# Teacher weights: train configs/distill/cifar100/baseline_resnet32x4.py, then point
-# --cfg-options model.teacher_checkpoint=PATH at it (default below).
-_base_ = ['../../_base_/cls/cifar100.py']
+_base_ = ['./_pairs/resnet32x4_resnet8x4.py']  # teacher, student, schedule
 
 model = dict(
-    type='Distiller',
-    student=dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=8, width=4),
-                 data_preprocessor={{_base_.cifar_preprocessor}}),
-    teacher=dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=32, width=4),
-                 data_preprocessor={{_base_.cifar_preprocessor}}),
-    teacher_checkpoint='checkpoints/cifar100/resnet32x4.pth',
-    input_size=(32, 32),
     ce_weight=1.0,
     distill_losses=[dict(type='DKDLoss', alpha=1.0, beta=8.0, temperature=4, warmup=20)])

@@ -5,20 +5,8 @@
 # the temperature T 4 (the CIFAR KD recipe) and the fixed focal g 3 ('flsd53' for FLSD-53) are
 # the suite's own, not stated by the paper. ce_weight 0: the loss carries its own beta * CE.
 # Grid configs inherit this file and change alpha / beta / gamma only.
-# Teacher weights: train configs/distill/cifar100/baseline_wrn40_2.py, then point
-# --cfg-options model.teacher_checkpoint=PATH at it (default below).
-_base_ = ['../../_base_/cls/cifar100.py']
+_base_ = ['./_pairs/wrn40_2_wrn16_2.py']  # teacher, student, schedule
 
 focal_kd = dict(type='FocalCalibKDLoss', alpha=0.1, beta=0.9, gamma=0.01, temperature=4,
                 focal_gamma=3.0)
-
-model = dict(
-    type='Distiller',
-    student=dict(type='KDClassifier', backbone=dict(type='WideResNet', depth=16, widen_factor=2),
-                 data_preprocessor={{_base_.cifar_preprocessor}}),
-    teacher=dict(type='KDClassifier', backbone=dict(type='WideResNet', depth=40, widen_factor=2),
-                 data_preprocessor={{_base_.cifar_preprocessor}}),
-    teacher_checkpoint='checkpoints/cifar100/wrn40_2.pth',
-    input_size=(32, 32),
-    ce_weight=0.0,
-    distill_losses=[focal_kd])
+model = dict(ce_weight=0.0, distill_losses=[focal_kd])

@@ -1,15 +1,6 @@
 # fitnets: resnet34 -> resnet18 on imagenet (hyper-parameters and sources: docs/methods.md).
-# Teacher weights: train configs/distill/imagenet/baseline_resnet34.py (or use torchvision weights), then point
-# --cfg-options model.teacher_checkpoint=PATH at it (default below).
-_base_ = ['../../_base_/cls/imagenet.py']
+_base_ = ['./_pairs/resnet34_resnet18.py']  # teacher, student, schedule
 
 model = dict(
-    type='Distiller',
-    student=dict(type='KDClassifier', backbone=dict(type='TVResNet', depth=18),
-                 data_preprocessor={{_base_.imagenet_preprocessor}}),
-    teacher=dict(type='KDClassifier', backbone=dict(type='TVResNet', depth=34),
-                 data_preprocessor={{_base_.imagenet_preprocessor}}),
-    teacher_checkpoint='checkpoints/imagenet/resnet34-b627a593.pth',
-    input_size=(224, 224),
     ce_weight=1.0,
     distill_losses=[dict(type='FitNetsLoss', hint_layer=2, loss_weight=100)])

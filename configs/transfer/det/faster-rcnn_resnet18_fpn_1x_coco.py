@@ -11,35 +11,6 @@
 #   bash tools/dist_train.sh configs/transfer/det/faster-rcnn_resnet18_fpn_1x_coco.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=BACKBONE.pth
 # Data: COCO 2017 linked at data/coco/ (annotations/, train2017/, val2017/).
-_base_ = [
-    'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
-    '../../_base_/students/resnet18.py',
-]
-custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
-
-
-# ---- student glue: the same lines in every det config of this kind; every number comes
-# ---- from the student file (channels, strides, input_downscale, normalisation).
-def _shrink(pipeline, factor=_base_.input_downscale):
-    """The pipeline with every image size divided by the student's input_downscale."""
-    return [dict(t, **{k: tuple(v // factor for v in t[k])
-                       for k in ('scale', 'crop_size', 'size') if k in t}) for t in pipeline]
-
-
-model = dict(
-    # the normalisation the student was trained with (mmcv loads BGR images: swap to RGB)
-    data_preprocessor=dict(mean=_base_.student_norm['mean'], std=_base_.student_norm['std'],
-                           bgr_to_rgb=_base_.student_norm['channel_order'] == 'RGB'),
-    # as mmdet's ResNet recipe: BatchNorm statistics frozen, stem + first stage frozen
-    backbone=dict(_base_.backbone, norm_eval=True, frozen_stages=1),
-    neck=dict(in_channels=_base_.backbone_channels),
-    rpn_head=dict(anchor_generator=dict(strides=_base_.fpn_strides)),
-    roi_head=dict(
-        bbox_roi_extractor=dict(
-            featmap_strides=_base_.fpn_strides[:4],
-            finest_scale=56 // _base_.input_downscale)))
-train_pipeline = _shrink(_base_.train_pipeline)
-test_pipeline = _shrink(_base_.test_pipeline)
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+_base_ = ['../_base_/kinds/faster-rcnn_fpn_1x_coco.py', '../../_base_/students/resnet18.py']
+from kd_transfer.transfer_glue import student_glue  # noqa: E402  (written once)
+globals().update(student_glue(_base_))  # model, pipelines, loaders from the two bases

@@ -16,48 +16,6 @@
 #       --cfg-options model.backbone.init_cfg.checkpoint=BACKBONE.pth
 # Data: data/VOCdevkit/VOC2012 with SegmentationClassAug/ and
 #   ImageSets/Segmentation/aug.txt (mmseg's VOC2012 + aug preparation).
-_base_ = [
-    'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
-    '../_base_/seg_lr.py',  # the recipe's total batch (lr scaling)
-    '../../_base_/students/resnet8x4.py',
-]
-custom_imports = dict(imports=['kd_transfer'], allow_failed_imports=False)
-sync_bn = 'torch'  # as upstream's SyncBN, also for the students' own BatchNorm layers
-
-
-# ---- student glue: the same lines in every seg config of this kind; every number comes
-# ---- from the student file (channels, strides, input_downscale, normalisation, heads).
-def _shrink(pipeline, factor=_base_.input_downscale):
-    """The pipeline with every image size divided by the student's input_downscale."""
-    return [dict(t, **{k: tuple(v // factor for v in t[k])
-                       for k in ('scale', 'crop_size', 'size') if k in t}) for t in pipeline]
-
-
-crop_size = tuple(v // _base_.input_downscale for v in _base_.crop_size)
-model = dict(
-    pretrained=None,  # the backbone's init_cfg loads the exported student instead
-    # the normalisation the student was trained with (mmcv loads BGR images: swap to RGB)
-    data_preprocessor=dict(size=crop_size, mean=_base_.student_norm['mean'],
-                           std=_base_.student_norm['std'],
-                           bgr_to_rgb=_base_.student_norm['channel_order'] == 'RGB'),
-    backbone=dict(_base_.backbone, **_base_.seg_backbone),  # the student's output-stride setting
-    decode_head=dict(
-        num_classes=21,
-        in_channels=_base_.backbone_channels[-1],
-        in_index=len(_base_.backbone_channels) - 1,
-        channels=_base_.seg_heads['channels'],
-        dilations=_base_.aspp_dilations,
-        c1_in_channels=_base_.backbone_channels[0],
-        c1_channels=_base_.seg_heads['c1_channels']),
-    auxiliary_head=dict(
-        num_classes=21,
-        in_channels=_base_.backbone_channels[-2],
-        in_index=len(_base_.backbone_channels) - 2,
-        channels=_base_.seg_heads['aux_channels']))
-train_pipeline = _shrink(_base_.train_pipeline)
-test_pipeline = _shrink(_base_.test_pipeline)
-train_dataloader = dict(  # ConcatDataset of VOC2012 train and SBD aug, as upstream
-    dataset=dict(datasets=[dict(d, pipeline=train_pipeline)
-                           for d in _base_.train_dataloader.dataset.datasets]))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+_base_ = ['../_base_/kinds/deeplabv3plus_voc12aug.py', '../../_base_/students/resnet8x4.py']
+from kd_transfer.transfer_glue import student_glue  # noqa: E402  (written once)
+globals().update(student_glue(_base_))  # model, pipelines, loaders from the two bases

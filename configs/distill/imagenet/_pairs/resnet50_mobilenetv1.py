@@ -6,13 +6,8 @@
 # --cfg-options model.teacher_checkpoint=PATH at it (default below).
 # Schedule: configs/_base_/cls/imagenet.py (100 epochs, x0.1 at 30/60/90, wd 1e-4, lr 0.1 at
 # total batch 256; mdistiller's 0.2 at batch 512 for KD / AT / DKD is the same lr per sample).
-_base_ = ['../../../_base_/cls/imagenet.py']
+_base_ = ['../../../_base_/cls/imagenet_distiller.py']
 
-model = dict(
-    type='Distiller',
-    student=dict(type='KDClassifier', backbone=dict(type='MobileNetV1'),
-                 data_preprocessor={{_base_.imagenet_preprocessor}}),
-    teacher=dict(type='KDClassifier', backbone=dict(type='TVResNet', depth=50),
-                 data_preprocessor={{_base_.imagenet_preprocessor}}),
-    teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth',
-    input_size=(224, 224))
+model = dict(student=dict(backbone=dict(type='MobileNetV1')),
+             teacher=dict(backbone=dict(type='TVResNet', depth=50)),
+             teacher_checkpoint='checkpoints/imagenet/resnet50-0676ba61.pth')

@@ -2,7 +2,8 @@
 # restricted to VOC2007: train on VOC2007 trainval (5011 images), test on VOC2007 test (4952)
 # with VOCMetric (mAP, eval_mode '11points', as upstream). Schedule as upstream: 4 epochs over
 # the training set repeated 3 times (12 effective epochs), SGD lr 0.01 for 8 GPUs x 2 images,
-# x0.1 after epoch 3. Base of configs/transfer/det/faster-rcnn_<student>_fpn_voc07.py.
+# x0.1 after epoch 3. The kind of every configs/transfer/det/faster-rcnn_<student>_fpn_voc07.py,
+# which adds the student file and the student glue (kd_transfer/transfer_glue.py).
 _base_ = 'mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py'
 
 data_root = 'data/VOCdevkit/'

@@ -1,0 +1,10 @@
+# The cifar100 pair resnet32x4 -> resnet8x4: teacher, student and schedule, shared by every
+# method file configs/distill/cifar100/<method>_resnet32x4_resnet8x4.py, which adds only its losses
+# and the CE weight.
+# Teacher weights: train configs/distill/cifar100/baseline_resnet32x4.py, then point
+# --cfg-options model.teacher_checkpoint=PATH at it (default below).
+_base_ = ['../../../_base_/cls/cifar100_distiller.py']
+
+model = dict(student=dict(backbone=dict(type='CifarResNet', depth=8, width=4)),
+             teacher=dict(backbone=dict(type='CifarResNet', depth=32, width=4)),
+             teacher_checkpoint='checkpoints/cifar100/resnet32x4.pth')
