@@ -39,3 +39,201 @@ def test_nested_cfg_options_upstream_accepts_still_pass(det_cfg):
         'train_dataloader.dataset.data_root': 'd', 'default_hooks.checkpoint.max_keep_ckpts': 2,
         'optim_wrapper.optimizer.lr': 0.1, 'randomness.seed': 1,
         'model.roi_head.bbox_head.new_dict_arg.x': 1})  # a new dict under a type= dict
+
+
+# ------------------------------------------------------------------ N10b: copied work dir
+def _work_dir(path, names, last):
+    path.mkdir()
+    for name in names:
+        (path / name).write_bytes(b'x')
+    (path / 'last_checkpoint').write_text(str(last))
+    return path
+
+
+def test_copied_work_dir_resumes_from_its_own_file(tmp_path):
+    """N10b: ``last_checkpoint`` of a ``cp -r`` copy names the original's file, and the copy
+    resumed from (and depended on) the other directory."""
+    import shutil
+
+    from kd_transfer.resume import ResumeError, find_resume_checkpoint
+    orig = _work_dir(tmp_path / 'orig', ['epoch_1.pth', 'epoch_2.pth'],
+                     tmp_path / 'orig' / 'epoch_2.pth')
+    copy = tmp_path / 'copy'
+    shutil.copytree(orig, copy)
+    path, note = find_resume_checkpoint(str(copy))
+    assert path == str(copy / 'epoch_2.pth')
+    assert 'outside the work dir' in note
+    (copy / 'epoch_2.pth').unlink()
+    with pytest.raises(ResumeError, match=r"names '.*orig/epoch_2\.pth', a file outside the "
+                                          r"work dir .*has no epoch_2\.pth of its own"):
+        find_resume_checkpoint(str(copy))
+    assert find_resume_checkpoint(str(orig)) == (str(orig / 'epoch_2.pth'), None)  # control
+
+
+def test_checkpoint_hook_out_dir_is_not_outside(tmp_path):
+    from kd_transfer.resume import resolve_resume
+    out = tmp_path / 'store' / 'w'
+    out.mkdir(parents=True)
+    (out / 'epoch_3.pth').write_bytes(b'x')
+    work = _work_dir(tmp_path / 'w', [], out / 'epoch_3.pth')
+    cfg = Config(dict(work_dir=str(work),
+                      default_hooks=dict(checkpoint=dict(out_dir=str(tmp_path / 'store')))))
+    resolve_resume(cfg, 'auto', log=print)
+    assert cfg.load_from == str(out / 'epoch_3.pth')
+
+
+# ------------------------------------------------------------------ N9b: resume, new config
+def test_resume_with_a_changed_config_warns_and_a_changed_model_is_refused(
+        train_tool, cls_config, tmp_path):
+    """N9b: a changed lr or model was resumed without a word. One 1-iteration run, then three
+    resumes that stop before training (checked before the runner is built)."""
+    from kd_transfer.resume_config import ResumeConfigError
+    cfg, work = cls_config(iters=1), tmp_path / 'work'
+    train_tool.main([str(cfg), '--work-dir', str(work)])
+    logged = []
+    from kd_transfer import resume_config
+
+    def resume(*options):
+        logged.clear()
+        from kd_transfer.launch import load_config
+        args = train_tool.parse_args([str(cfg), '--work-dir', str(work), '--resume',
+                                      *(['--cfg-options', *options] if options else [])])
+        config = load_config(args)
+        from kd_transfer.batch_lr import apply_lr_policy
+        from kd_transfer.resume import resolve_resume
+        from kd_transfer.strict_load import add_strict_load_hook
+        apply_lr_policy(config, args.auto_scale_lr)
+        resolve_resume(config, args.resume)
+        add_strict_load_hook(config)
+        return resume_config.check_resume_config(config, log=logged.append)
+
+    assert resume() == []  # the same config: nothing to say
+    assert sorted(resume('optim_wrapper.optimizer.lr=0.5', 'train_cfg.max_iters=2')) == \
+        ['optim_wrapper', 'train_cfg']
+    assert 'differs from the one this run was trained with' in logged[0]
+    with pytest.raises(ResumeConfigError, match=r'in: model.*--allow-model-change'):
+        resume('model.student.backbone.depth=14')
+
+
+# ------------------------------------------------------------------ N11, N12a-c, N33, N52
+VOC_XML = """<annotation>
+	<folder>VOC2007</folder>
+	<filename>{image_id}.jpg</filename>
+	<source><database>The VOC2007 Database</database><annotation>PASCAL VOC2007</annotation></source>
+	<size><width>500</width><height>375</height><depth>3</depth></size>
+	<segmented>0</segmented>
+	<object>
+		<name>chair</name><pose>Rear</pose><truncated>0</truncated><difficult>0</difficult>
+		<bndbox><xmin>{box[0]}</xmin><ymin>{box[1]}</ymin><xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox>
+	</object>
+</annotation>
+"""
+
+
+def _jpeg(path):
+    import numpy as np
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path, 'JPEG')
+
+
+def voc_tree(root, boxes, listed=None):
+    """A VOC2007 tree in the official layout: one image (500 x 375) per box."""
+    voc = root / 'VOCdevkit' / 'VOC2007'
+    (voc / 'Annotations').mkdir(parents=True)
+    (voc / 'ImageSets' / 'Main').mkdir(parents=True)
+    ids = [f'{i:06d}' for i in range(1, len(boxes) + 1)]
+    for image_id, box in zip(ids, boxes):
+        (voc / 'Annotations' / f'{image_id}.xml').write_text(
+            VOC_XML.format(image_id=image_id, box=box))
+        _jpeg(voc / 'JPEGImages' / f'{image_id}.jpg')
+    (voc / 'ImageSets' / 'Main' / 'trainval.txt').write_text(
+        '\n'.join(listed if listed is not None else ids) + '\n')
+    return Config(dict(work_dir=str(root / 'work'), train_dataloader=dict(dataset=dict(
+        type='VOCDataset', data_root=str(root / 'VOCdevkit'),
+        ann_file='VOC2007/ImageSets/Main/trainval.txt',
+        data_prefix=dict(sub_data_root='VOC2007/')))))
+
+
+@pytest.mark.parametrize('box,message', [
+    ((-5, 211, 324, 339), r'\(-5, 211, 324, 339\) has a negative coordinate'),  # N12a
+    ((324, 211, 263, 339), r'\(324, 211, 263, 339\) is inverted \(xmax < xmin'),  # N12b
+    ((263, 339, 324, 211), r'\(263, 339, 324, 211\) is inverted'),
+    ((510, 20, 600, 80), r'\(510, 20, 600, 80\) lies entirely outside the 500 x 375 image'),
+])
+def test_broken_voc_boxes_are_named(tmp_path, box, message):
+    """N12a-c: mmdet's XMLDataset keeps such boxes as they are (no check, no clip)."""
+    from kd_transfer.guards import check_datasets
+    cfg = voc_tree(tmp_path, [(263, 211, 324, 339), box])
+    with pytest.raises(ValueError, match=r'000002\.xml: object 0 \(chair\) <bndbox> ' + message):
+        check_datasets(cfg)
+    skipped = check_datasets(cfg, on_bad_annotation='skip', log=lambda *a, **k: None)
+    assert list(skipped.values()) == [1]
+    assert open(cfg.train_dataloader.dataset.ann_file).read().split() == ['000001']
+
+
+def test_legal_voc_boxes_pass(tmp_path):
+    """1-based coordinates equal to the size, a one-pixel box, a box crossing the border
+    (mmdet's Resize clips it) and a 0 coordinate are legal."""
+    from kd_transfer.guards import check_datasets
+    cfg = voc_tree(tmp_path, [(1, 1, 500, 375), (7, 7, 7, 7), (400, 300, 520, 390),
+                              (0, 0, 10, 10)])
+    assert check_datasets(cfg) == {}
+
+
+def test_duplicate_voc_image_ids_are_named(tmp_path):
+    """N52: an id listed twice in ImageSets/Main/*.txt was trained on twice."""
+    from kd_transfer.guards import check_datasets
+    cfg = voc_tree(tmp_path, [(263, 211, 324, 339)] * 2,
+                   listed=['000001', '000002', '000001', '000001'])
+    with pytest.raises(ValueError, match=r"trainval\.txt: image id '000001' is listed 3 times"):
+        check_datasets(cfg)
+    assert list(check_datasets(cfg, on_bad_annotation='skip',
+                               log=lambda *a, **k: None).values()) == [1]
+    assert open(cfg.train_dataloader.dataset.ann_file).read().split() == ['000001', '000002']
+
+
+def coco_json(root, bboxes, crowd=()):
+    """A COCO instances file (official structure) with one 640 x 480 image per box."""
+    import json
+    from kd_transfer.datasets.class_names import COCO_CATEGORIES
+    images, anns = [], []
+    for i, bbox in enumerate(bboxes, start=1):
+        name = f'{i:012d}.jpg'
+        _jpeg(root / 'val2017' / name)
+        images.append(dict(license=1, file_name=name, coco_url='', height=480, width=640,
+                           date_captured='2013-11-14 17:02:52', flickr_url='', id=i))
+        anns.append(dict(segmentation=[[0, 0, 1, 0, 1, 1]], area=float(bbox[2] * bbox[3]),
+                         iscrowd=int(i in crowd), image_id=i, bbox=list(bbox), category_id=1,
+                         id=100 + i))
+    cats = [dict(supercategory=sup, id=cid, name=name) for cid, name, sup in COCO_CATEGORIES]
+    (root / 'annotations').mkdir(parents=True, exist_ok=True)
+    path = root / 'annotations' / 'instances_val2017.json'
+    path.write_text(json.dumps(dict(info={}, licenses=[], images=images, annotations=anns,
+                                    categories=cats)))
+    return Config(dict(work_dir=str(root / 'work'), train_dataloader=dict(dataset=dict(
+        type='CocoDataset', data_root=str(root), ann_file='annotations/instances_val2017.json',
+        data_prefix=dict(img='val2017/')))))
+
+
+@pytest.mark.parametrize('bbox,message', [
+    ((10, 10, -4, 20), r'has a negative width or height'),  # N11
+    ((10, 10, 20, -0.5), r'has a negative width or height'),  # N33
+    ((700, 10, 20, 20), r'lies entirely outside its 640 x 480 image'),
+    ((-30, 10, 20, 20), r'lies entirely outside'),
+])
+def test_broken_coco_boxes_are_named(tmp_path, bbox, message):
+    """N11 / N33: mmdet's CocoDataset dropped these boxes without a word."""
+    from kd_transfer.guards import check_datasets
+    cfg = coco_json(tmp_path, [(10, 10, 50, 40), bbox])
+    with pytest.raises(ValueError, match=r'annotations\[1\] "bbox" .*' + message):
+        check_datasets(cfg)
+
+
+def test_legal_coco_boxes_pass(tmp_path):
+    """Zero-height (as in real COCO train2017, ids 918 and 2206849, which mmdet drops), tiny,
+    crowd and border-crossing boxes are accepted."""
+    from kd_transfer.guards import check_datasets
+    cfg = coco_json(tmp_path, [(296.65, 388.33, 1.03, 0.0), (5, 5, 0.5, 0.5),
+                               (0, 0, 640, 480), (600, 400, 100, 100)], crowd=(3, ))
+    assert check_datasets(cfg) == {}
