@@ -827,7 +827,8 @@ def _normalisation_of(src: str, ext: 'Extracted', model_cfg: Optional[dict], arc
             where = ('model.student.data_preprocessor' if ext.kind == 'distiller'
                      else 'model.data_preprocessor') + ' of the config in the checkpoint'
             found = norm.of_preprocessor_cfg(
-                student.get('data_preprocessor') if isinstance(student, dict) else {}, where)
+                student.get('data_preprocessor') if isinstance(student, dict) else {}, where,
+                model=student if isinstance(student, dict) else None)
         else:
             from .models import ARCHS, IMAGENET_ARCHS  # trained on ImageNet, whatever layout
             imagenet = arch_type in {ARCHS[a]['type'] for a in IMAGENET_ARCHS}

@@ -237,3 +237,35 @@ def test_legal_coco_boxes_pass(tmp_path):
     cfg = coco_json(tmp_path, [(296.65, 388.33, 1.03, 0.0), (5, 5, 0.5, 0.5),
                                (0, 0, 640, 480), (600, 400, 100, 100)], crowd=(3, ))
     assert check_datasets(cfg) == {}
+
+
+# ------------------------------------------------------------------ N3: detector's channel order
+DET_CKPT_CFG = ("default_scope = 'mmdet'\n"
+                "model = dict(type='FasterRCNN', data_preprocessor=dict(type='DetDataPreprocessor',"
+                " mean={mean}, std={std}, bgr_to_rgb={swap}, pad_size_divisor=32),"
+                " backbone=dict(type='CifarResNet', depth=20, out_indices=(0, 1, 2)),"
+                " neck=dict(type='FPN', in_channels=[16, 32, 64], out_channels=8, num_outs=5))\n")
+
+
+@pytest.mark.parametrize('mean,std,swap,order', [
+    ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375], True, 'RGB'),  # mmdet's pytorch style
+    ([103.53, 116.28, 123.675], [1.0, 1.0, 1.0], False, 'BGR'),  # mmdet's caffe style
+])
+def test_detector_export_records_the_channel_order_the_network_sees(tmp_path, mean, std, swap,
+                                                                    order):
+    """N3: mmdet loads BGR images, so bgr_to_rgb=True means the network sees RGB; the exporter
+    read it as a classifier's (RGB images) and recorded BGR."""
+    import torch
+
+    from kd_transfer.export import export_backbone
+    from kd_transfer.models import build_arch
+    state = {f'backbone.{k}': v for k, v in build_arch('resnet20').state_dict().items()}
+    state['neck.lateral_convs.0.conv.weight'] = torch.zeros(8, 16, 1, 1)
+    torch.save({'state_dict': state, 'meta': {'cfg': DET_CKPT_CFG.format(
+        mean=mean, std=std, swap=swap)}}, tmp_path / 'det.pth')
+    norm = export_backbone(str(tmp_path / 'det.pth'), str(tmp_path / 'out.pth'),
+                           method='kd')['provenance']['normalisation']
+    assert (norm['mean'], norm['std'], norm['channel_order']) == (mean, std, order)
+    from kd_transfer.normalisation import of_preprocessor_cfg  # a classifier's is unchanged
+    assert of_preprocessor_cfg(dict(type='ImgDataPreprocessor', mean=mean, std=std,
+                                    bgr_to_rgb=True), 'x')['channel_order'] == 'BGR'
