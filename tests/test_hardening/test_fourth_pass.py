@@ -269,3 +269,33 @@ def test_detector_export_records_the_channel_order_the_network_sees(tmp_path, me
     from kd_transfer.normalisation import of_preprocessor_cfg  # a classifier's is unchanged
     assert of_preprocessor_cfg(dict(type='ImgDataPreprocessor', mean=mean, std=std,
                                     bgr_to_rgb=True), 'x')['channel_order'] == 'BGR'
+
+
+# ------------------------------------------------------------------ N57: re-export
+def test_reexport_keeps_the_provenance(tmp_path):
+    """N57: an exported backbone given to the exporter again was taken for a RepDistiller state
+    dict: method / teacher / seed lost, RepDistiller's CIFAR statistics recorded."""
+    import torch
+
+    from kd_transfer.export import export_backbone
+    from kd_transfer.models import build_arch
+    state = {f'backbone.{k}': v for k, v in build_arch('resnet20').state_dict().items()}
+    cfg = ("model = dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=20), "
+           "data_preprocessor=dict(type='ImgDataPreprocessor', mean=[1.0, 2.0, 3.0], "
+           "std=[4.0, 5.0, 6.0]))\n")
+    torch.save({'state_dict': state, 'meta': {'cfg': cfg, 'seed': 3}}, tmp_path / 'a.pth')
+    export_backbone(str(tmp_path / 'a.pth'), str(tmp_path / 'b.pth'), method='kd',
+                    teacher='resnet56')
+    prov = export_backbone(str(tmp_path / 'b.pth'), str(tmp_path / 'c.pth'))['provenance']
+    assert (prov['arch'], prov['method'], prov['teacher'], prov['seed']) == \
+        ('resnet20', 'kd', 'resnet56', 3)
+    norm = prov['normalisation']
+    assert (norm['mean'], norm['std'], norm['channel_order']) == ([1, 2, 3], [4, 5, 6], 'RGB')
+    assert prov['source'] == str(tmp_path / 'a.pth')  # the training checkpoint, still
+    assert prov['reexported_from'] == str(tmp_path / 'b.pth')
+    saved = torch.load(tmp_path / 'c.pth', weights_only=True)['meta']['kd_transfer']
+    assert saved['method'] == 'kd' and saved['seed'] == 3
+    # explicit flags still win
+    prov = export_backbone(str(tmp_path / 'b.pth'), str(tmp_path / 'd.pth'), method='dkd',
+                           mean=[9, 9, 9], std=[2, 2, 2])['provenance']
+    assert prov['method'] == 'dkd' and prov['normalisation']['mean'] == [9, 9, 9]
