@@ -772,19 +772,43 @@ def _handle(cfg, where: str, ann: str, problems: List[str], mode: str, anything_
     return out
 
 
+def _leaf_built(dataset) -> Iterator[Any]:
+    """The datasets inside built dataset wrappers (Concat / Repeat / ClassBalanced...)."""
+    inner = getattr(dataset, 'datasets', None)
+    if inner is None and hasattr(dataset, 'dataset'):
+        inner = [dataset.dataset]
+    if inner is None:
+        yield dataset
+        return
+    for item in inner:
+        yield from _leaf_built(item)
+
+
 def check_not_empty(runner, loaders: Sequence[str] = ('train_dataloader', )) -> None:
     """Build the runner's loaders now and refuse an empty dataset (mmengine would train on
-    nothing, or fail later with an unrelated message)."""
+    nothing, or fail later with an unrelated message: a ZeroDivisionError in the metric of an
+    empty test set), and an ``indices=N`` larger than its dataset (mmengine takes the first N
+    and silently uses every sample when there are fewer)."""
     for name in loaders:
         loop = {'train_dataloader': 'train_loop', 'val_dataloader': 'val_loop',
                 'test_dataloader': 'test_loop'}[name]
-        dataset = getattr(runner, loop).dataloader.dataset
+        built = getattr(runner, loop) if runner.cfg.get(name) else None
+        if built is None or not hasattr(built, 'dataloader'):
+            continue  # no such loop (a run without validation)
+        dataset = built.dataloader.dataset
+        cfg = runner.cfg.get(name, {}).get('dataset', {})
+        where = [f'{k}={d.get(k)!r}' for d in _leaf_datasets(cfg)
+                 for k in ('type', 'data_root', 'ann_file', 'split') if d.get(k)]
         if len(dataset) == 0:
-            cfg = runner.cfg.get(name, {}).get('dataset', {})
-            where = [f'{k}={d.get(k)!r}' for d in _leaf_datasets(cfg)
-                     for k in ('type', 'data_root', 'ann_file', 'split') if d.get(k)]
             raise ValueError(f'{name}: the dataset is empty ({", ".join(where)}); check the '
                              'paths, the image-set / annotation files and filter_cfg')
+        for leaf in _leaf_built(dataset):
+            wanted = getattr(leaf, '_indices', None)
+            if isinstance(wanted, int) and not isinstance(wanted, bool) and \
+                    len(leaf) < wanted:
+                raise ValueError(f'{name}: indices={wanted} asks for the first {wanted} samples, '
+                                 f'but the dataset has only {len(leaf)} ({", ".join(where)}); '
+                                 f'lower indices to at most {len(leaf)} or remove it')
 
 
 def refuse_existing_checkpoints(work_dir: str) -> None:

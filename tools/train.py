@@ -62,7 +62,7 @@ def main(argv=None) -> None:
         refuse_existing_checkpoints(cfg.work_dir)
     on_rank0(cfg, check_datasets, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)
     runner = build_runner(cfg)
-    check_not_empty(runner)
+    check_not_empty(runner, ('train_dataloader', 'val_dataloader'))
     runner.train()
 
 

@@ -299,3 +299,25 @@ def test_reexport_keeps_the_provenance(tmp_path):
     prov = export_backbone(str(tmp_path / 'b.pth'), str(tmp_path / 'd.pth'), method='dkd',
                            mean=[9, 9, 9], std=[2, 2, 2])['provenance']
     assert prov['method'] == 'dkd' and prov['normalisation']['mean'] == [9, 9, 9]
+
+
+# ------------------------------------------------------------------ N64, N50: dataset sizes
+def test_indices_larger_than_the_dataset_is_refused(tmp_path, cls_config, train_tool):
+    """N64: mmengine takes data_list[:indices], so indices=100000 silently used every image."""
+    cfg = cls_config(epochs=1, num_images=100000)
+    with pytest.raises(ValueError, match=r'train_dataloader: indices=100000 asks for the first '
+                                         r'100000 samples, but the dataset has only \d+ '
+                                         r"\(type='CIFAR100Pickle'"):
+        train_tool.main([str(cfg), '--work-dir', str(tmp_path / 'w')])
+
+
+def test_empty_test_set_is_named(tmp_path, cls_config, synthetic_data):
+    """N50: tools/test.py on a test set without images ended in a ZeroDivisionError."""
+    from hardening_helpers import load_tool
+    cfg = cls_config(extra='test_dataloader.update(dataset=dict(data_root='
+                     f'{str(synthetic_data / "cifar100")!r}, indices=0))\n')
+    ckpt = tmp_path / 'any.pth'
+    ckpt.write_bytes(b'never read: the check comes first')
+    with pytest.raises(ValueError, match=r"test_dataloader: the dataset is empty "
+                                         r"\(type='CIFAR100Pickle', data_root='.*cifar100'"):
+        load_tool('test').main([str(cfg), str(ckpt), '--work-dir', str(tmp_path / 'w')])
