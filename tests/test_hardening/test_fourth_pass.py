@@ -321,3 +321,40 @@ def test_empty_test_set_is_named(tmp_path, cls_config, synthetic_data):
     with pytest.raises(ValueError, match=r"test_dataloader: the dataset is empty "
                                          r"\(type='CIFAR100Pickle', data_root='.*cifar100'"):
         load_tool('test').main([str(cfg), str(ckpt), '--work-dir', str(tmp_path / 'w')])
+
+
+# ------------------------------------------------------------------ N39: busy port
+#: torch 2.x's message for a busy rendezvous port (observed from init_process_group).
+EADDRINUSE = ('The server socket has failed to listen on any local network address. port: '
+              '{port}, useIpv6: false, code: -98, name: EADDRINUSE, message: address already '
+              'in use')
+
+
+def test_busy_port_is_named_with_the_variable_to_set():
+    """N39: torchrun / init_process_group ended in an EADDRINUSE traceback without a hint.
+    The scripts check the port first (bash tools/dist_train.sh: nothing started); a
+    hand-started --launcher pytorch / slurm run gets the hint added to the upstream error
+    (torch retries a busy port for ~40 s, so that path is checked on its message)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from kd_transfer.ports import port_hint, port_problem
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert 'set PORT=<free port>' in port_problem(port)
+        env = dict(os.environ, PORT=str(port), KD_DEVICE='cpu', PYTHON=sys.executable)
+        run = subprocess.run(['bash', os.path.join(repo, 'tools', 'dist_train.sh'),
+                              os.path.join(repo, DET_CFG), '2'], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 2
+        assert f'port {port} is in use' in run.stderr and 'nothing was started' in run.stderr
+        assert 'Traceback' not in run.stderr
+    assert port_problem(port) is None  # released
+    hint = port_hint(RuntimeError(EADDRINUSE.format(port=port)), port)
+    assert f'rendezvous port {port} is in use' in hint and 'MASTER_PORT' in hint
+    assert port_hint(RuntimeError('connection refused'), port) is None
