@@ -57,10 +57,12 @@ def main(argv=None) -> None:
     apply_lr_policy(cfg, args.auto_scale_lr)
     resolve_resume(cfg, args.resume)
     add_strict_load_hook(cfg)
-    check_resume_config(cfg, args.allow_model_change)
     if not (cfg.get('resume', False) or args.force):
         refuse_existing_checkpoints(cfg.work_dir)
     on_rank0(cfg, check_datasets, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)
+    # after the checks (--on-bad-annotation skip redirects ann_file as the last launch did),
+    # before the runner (which replaces the dumped config)
+    check_resume_config(cfg, args.allow_model_change)
     runner = build_runner(cfg)
     check_not_empty(runner, ('train_dataloader', 'val_dataloader'))
     runner.train()
