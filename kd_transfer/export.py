@@ -679,6 +679,11 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
     if not ext.state:
         raise ExportError(f'{src!r}: the student state_dict is empty')
 
+    from .reexport import carry_over, previous_normalisation, previous_provenance
+    previous = previous_provenance(ext.ckpt_meta)  # an exported backbone exported again
+    norm_given = mean is not None or std is not None
+    mean, std, channel_order = previous_normalisation(previous, mean, std, channel_order)
+
     model_cfg = None
     if ext.fmt == 'kd_transfer':
         cfg_text = ext.ckpt_meta.get('cfg')
@@ -765,6 +770,10 @@ def export_backbone(src: str, out: str, src_format: str = 'auto', arch: Optional
         normalisation=_normalisation_of(src, ext, model_cfg, arch_type, mean, std,
                                         channel_order),
     )
+    try:
+        carry_over(provenance, previous, src, method, teacher, norm_given)
+    except ValueError as err:
+        raise ExportError(str(err)) from None
     payload = {'state_dict': OrderedDict((k, v.detach().cpu().clone().contiguous())
                                          for k, v in state.items()),
                'meta': {'kd_transfer': dict(provenance)}}
@@ -789,7 +798,8 @@ def _normalisation_of(src: str, ext: 'Extracted', model_cfg: Optional[dict], arc
             where = ('model.student.data_preprocessor' if ext.kind == 'distiller'
                      else 'model.data_preprocessor') + ' of the config in the checkpoint'
             found = norm.of_preprocessor_cfg(
-                student.get('data_preprocessor') if isinstance(student, dict) else {}, where)
+                student.get('data_preprocessor') if isinstance(student, dict) else {}, where,
+                model=student if isinstance(student, dict) else None)
         else:
             from .models import ARCHS, IMAGENET_ARCHS  # trained on ImageNet, whatever layout
             imagenet = arch_type in {ARCHS[a]['type'] for a in IMAGENET_ARCHS}

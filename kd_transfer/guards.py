@@ -452,13 +452,13 @@ def _check_voc(ds: dict) -> Tuple[List[str], List[str]]:
     """``(good ids, problems)`` of an mmdet ``VOCDataset`` config."""
     from .datasets.class_names import VOC_CLASSES
     from .datasets.file_checks import image_problem
-    from .datasets.layout import VOC_LAYOUT, _read_ids, check_voc_annotation
+    from .datasets.layout import VOC_LAYOUT, _read_ids, check_voc_annotation, repeated_ids
     root = ds.get('data_root') or ''
     sub = (ds.get('data_prefix') or {}).get('sub_data_root', '')
     ann = _join(root, ds['ann_file'])
-    ids = _read_ids(Path(ann))
+    ids, problems = repeated_ids(_read_ids(Path(ann)), ann)  # skip mode keeps the first
     classes, _ = _classes(ds, VOC_CLASSES)
-    good, problems = [], []
+    good = []
     for image_id in ids:
         xml = osp.join(root, sub, 'Annotations', f'{image_id}.xml')
         img = osp.join(root, sub, 'JPEGImages', f'{image_id}.jpg')
@@ -477,7 +477,8 @@ def _check_voc(ds: dict) -> Tuple[List[str], List[str]]:
     return good, problems
 
 
-def _bad_coco_annotation(ann: Any, image_ids: set, cat_ids: set) -> Optional[str]:
+def _bad_coco_annotation(ann: Any, image_ids: set, cat_ids: set,
+                         sizes: Optional[dict] = None) -> Optional[str]:
     if not isinstance(ann, dict):
         return f'is a {type(ann).__name__}, expected an object'
     for key in ('id', 'image_id', 'category_id'):
@@ -492,7 +493,8 @@ def _bad_coco_annotation(ann: Any, image_ids: set, cat_ids: set) -> Optional[str
         return f'"image_id" {ann["image_id"]} is not in "images"'
     if ann['category_id'] not in cat_ids:
         return f'"category_id" {ann["category_id"]} is not in "categories"'
-    return None
+    from .datasets.box_checks import coco_box_problem
+    return coco_box_problem(bbox, *(sizes or {}).get(ann['image_id'], (None, None)))
 
 
 def _check_coco(ds: dict) -> Tuple[dict, List[str], str]:
@@ -539,9 +541,11 @@ def _check_coco(ds: dict) -> Tuple[dict, List[str], str]:
                if isinstance(img, dict) and isinstance(img.get('id'), int)}
     kept_ids = {img['id'] for img in images}
     cat_ids = {c.get('id') for c in data['categories'] if isinstance(c, dict)}
+    sizes = {img['id']: (img.get('width'), img.get('height')) for img in data['images']
+             if isinstance(img, dict) and isinstance(img.get('id'), int)}
     anns = []
     for i, entry in enumerate(data['annotations']):
-        why = _bad_coco_annotation(entry, all_ids, cat_ids)
+        why = _bad_coco_annotation(entry, all_ids, cat_ids, sizes)
         if why is not None:
             problems.append(f'{ann}: annotations[{i}] {why}')
         elif entry['image_id'] in kept_ids:  # entries of a skipped image go with it
@@ -608,7 +612,7 @@ def _check_seg(ds: dict, log) -> Tuple[List[str], List[str], str]:
     mask present, single-channel, of its image's size and (decoded, up to
     ``MASK_VALUE_LIMIT`` masks) holding only class indices or 255."""
     from .datasets.file_checks import image_problem, mask_problem
-    from .datasets.layout import _read_ids
+    from .datasets.layout import _read_ids, repeated_ids
     root = ds.get('data_root') or ''
     prefix = ds.get('data_prefix') or {}
     img_dir = _join(root, prefix.get('img_path', '')) or root
@@ -620,8 +624,9 @@ def _check_seg(ds: dict, log) -> Tuple[List[str], List[str], str]:
             raise FileNotFoundError(f'{ds.get("type")}: data_prefix {what} directory {path!r} '
                                     'does not exist (see data/README.md)')
     ann = _join(root, ds.get('ann_file'))
+    repeats: List[str] = []
     if ann:
-        names = _read_ids(Path(ann))
+        names, repeats = repeated_ids(_read_ids(Path(ann)), ann)
         where = ann
     else:  # mmseg lists the image directory (recursively)
         names = sorted(osp.relpath(osp.join(d, f), img_dir)[:-len(img_suffix)]
@@ -639,7 +644,7 @@ def _check_seg(ds: dict, log) -> Tuple[List[str], List[str], str]:
     if step > 1:
         log(f'{where}: mask values checked on every {step}th of {len(names)} masks (all masks '
             'are checked for presence, mode and size)', logger='current')
-    good, problems = [], []
+    good, problems = [], repeats
     for n, name in enumerate(names):
         img = osp.join(img_dir, name + img_suffix)
         why = image_problem(img) or mask_problem(
@@ -770,19 +775,43 @@ def _handle(cfg, where: str, ann: str, problems: List[str], mode: str, anything_
     return out
 
 
+def _leaf_built(dataset) -> Iterator[Any]:
+    """The datasets inside built dataset wrappers (Concat / Repeat / ClassBalanced...)."""
+    inner = getattr(dataset, 'datasets', None)
+    if inner is None and hasattr(dataset, 'dataset'):
+        inner = [dataset.dataset]
+    if inner is None:
+        yield dataset
+        return
+    for item in inner:
+        yield from _leaf_built(item)
+
+
 def check_not_empty(runner, loaders: Sequence[str] = ('train_dataloader', )) -> None:
     """Build the runner's loaders now and refuse an empty dataset (mmengine would train on
-    nothing, or fail later with an unrelated message)."""
+    nothing, or fail later with an unrelated message: a ZeroDivisionError in the metric of an
+    empty test set), and an ``indices=N`` larger than its dataset (mmengine takes the first N
+    and silently uses every sample when there are fewer)."""
     for name in loaders:
         loop = {'train_dataloader': 'train_loop', 'val_dataloader': 'val_loop',
                 'test_dataloader': 'test_loop'}[name]
-        dataset = getattr(runner, loop).dataloader.dataset
+        built = getattr(runner, loop) if runner.cfg.get(name) else None
+        if built is None or not hasattr(built, 'dataloader'):
+            continue  # no such loop (a run without validation)
+        dataset = built.dataloader.dataset
+        cfg = runner.cfg.get(name, {}).get('dataset', {})
+        where = [f'{k}={d.get(k)!r}' for d in _leaf_datasets(cfg)
+                 for k in ('type', 'data_root', 'ann_file', 'split') if d.get(k)]
         if len(dataset) == 0:
-            cfg = runner.cfg.get(name, {}).get('dataset', {})
-            where = [f'{k}={d.get(k)!r}' for d in _leaf_datasets(cfg)
-                     for k in ('type', 'data_root', 'ann_file', 'split') if d.get(k)]
             raise ValueError(f'{name}: the dataset is empty ({", ".join(where)}); check the '
                              'paths, the image-set / annotation files and filter_cfg')
+        for leaf in _leaf_built(dataset):
+            wanted = getattr(leaf, '_indices', None)
+            if isinstance(wanted, int) and not isinstance(wanted, bool) and \
+                    len(leaf) < wanted:
+                raise ValueError(f'{name}: indices={wanted} asks for the first {wanted} samples, '
+                                 f'but the dataset has only {len(leaf)} ({", ".join(where)}); '
+                                 f'lower indices to at most {len(leaf)} or remove it')
 
 
 def refuse_existing_checkpoints(work_dir: str) -> None:

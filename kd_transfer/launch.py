@@ -57,7 +57,18 @@ def init_distributed_early(cfg: Config) -> None:
     if cfg.launcher == 'none' or dist.is_initialized() or not torch.cuda.is_available():
         return
     from mmengine.dist import init_dist
-    init_dist(cfg.launcher, **((cfg.get('env_cfg') or {}).get('dist_cfg') or {}))
+    try:
+        init_dist(cfg.launcher, **((cfg.get('env_cfg') or {}).get('dist_cfg') or {}))
+    except Exception as err:  # noqa: BLE001  re-raised, with a hint for a busy port
+        _raise_port_hint(err)
+        raise
+
+
+def _raise_port_hint(err: Exception) -> None:
+    from .ports import port_hint
+    hint = port_hint(err, os.environ.get('MASTER_PORT', '?'))
+    if hint:
+        raise RuntimeError(hint) from err
 
 
 #: Config entries an early check may change (``--on-bad-annotation skip`` redirects them).
@@ -137,7 +148,11 @@ def setup_cpu_distributed(cfg: Config) -> None:
             f'{os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")!r}). Set KD_DEVICE=cpu to run '
             'the processes on CPU (gloo backend) on purpose.')
     if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+        try:
+            dist.init_process_group(backend='gloo')
+        except Exception as err:  # noqa: BLE001  re-raised, with a hint for a busy port
+            _raise_port_hint(err)
+            raise
     wrapper = dict(cfg.get('model_wrapper_cfg', None) or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper

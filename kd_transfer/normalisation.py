@@ -67,20 +67,44 @@ def of_layout(source_format: str, imagenet_arch: bool) -> Optional[Dict[str, Any
     return None
 
 
-def of_preprocessor_cfg(cfg: Optional[dict], where: str) -> Optional[Dict[str, Any]]:
-    """The record of a kd_transfer classifier's ``data_preprocessor`` config.
+#: Data preprocessor types of mmdet / mmseg (their pipelines load BGR images with mmcv).
+BGR_PREPROCESSORS = ('DetDataPreprocessor', 'SegDataPreProcessor', 'BatchFixedSizePad',
+                     'MultiBranchDataPreprocessor', 'TrackDataPreprocessor')
+#: Keys only a detector / segmentor model config has.
+DENSE_MODEL_KEYS = ('rpn_head', 'roi_head', 'bbox_head', 'decode_head', 'neck', 'mask_head')
+
+
+def loads_bgr(preprocessor: Optional[dict], model: Optional[dict] = None) -> bool:
+    """Whether the model of a config is fed mmcv-loaded BGR images (an mmdet / mmseg model)
+    rather than kd_transfer's RGB classification images: told from the preprocessor type
+    (``DetDataPreprocessor``, ``mmdet.…``) or, for a generic one, from the model's heads."""
+    kind = str((preprocessor or {}).get('type', '')) if isinstance(preprocessor, dict) else ''
+    if kind.startswith(('mmdet.', 'mmseg.')) or kind.split('.')[-1] in BGR_PREPROCESSORS:
+        return True
+    return isinstance(model, dict) and any(k in model for k in DENSE_MODEL_KEYS)
+
+
+def of_preprocessor_cfg(cfg: Optional[dict], where: str,
+                        model: Optional[dict] = None) -> Optional[Dict[str, Any]]:
+    """The record of a ``data_preprocessor`` config (a kd_transfer classifier's, or a
+    detector's / segmentor's exported as a backbone).
 
     ``None`` (the key absent) is :class:`~kd_transfer.models.KDClassifier`'s default, the
     CIFAR-100 statistics. The classification datasets give RGB images, so the network sees
-    BGR only when the config swaps channels. Returns None when the config does not normalise.
+    BGR only when the config swaps channels; mmdet / mmseg models (:func:`loads_bgr`, from the
+    preprocessor type or the ``model`` config) get BGR images, so the network sees RGB exactly
+    when ``bgr_to_rgb`` is set. Returns None when the config does not normalise.
     """
-    if cfg is None:
+    if cfg is None and not loads_bgr(None, model):
         from .models.classifier import CIFAR100_MEAN, CIFAR100_STD
         return record(CIFAR100_MEAN, CIFAR100_STD, 'RGB', f'{where} (KDClassifier default)')
     if not isinstance(cfg, dict) or cfg.get('mean') is None or cfg.get('std') is None:
         return None
     swap = bool(cfg.get('bgr_to_rgb') or cfg.get('rgb_to_bgr'))
-    return record(cfg['mean'], cfg['std'], 'BGR' if swap else 'RGB', where)
+    source_bgr = loads_bgr(cfg, model)
+    order = 'RGB' if source_bgr == swap else 'BGR'
+    return record(cfg['mean'], cfg['std'], order,
+                  f'{where} (bgr_to_rgb={swap}, mmcv-loaded BGR images)' if source_bgr else where)
 
 
 def of_preprocessor(module: Any) -> Optional[Dict[str, Any]]:
@@ -120,5 +144,5 @@ def describe(norm: Optional[Dict[str, Any]]) -> str:
     return f'mean {fmt(norm["mean"])} std {fmt(norm["std"])} ({norm["channel_order"]}{src})'
 
 
-__all__ = ['IMAGENET', 'CIFAR100_UPSTREAM', 'RTOL', 'record', 'of_layout',
+__all__ = ['IMAGENET', 'CIFAR100_UPSTREAM', 'RTOL', 'record', 'of_layout', 'loads_bgr',
            'of_preprocessor_cfg', 'of_preprocessor', 'mismatch', 'describe']

@@ -1179,6 +1179,7 @@ def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]
     if existing and not force:
         raise ReportError(f'{osp.join(out_dir, existing[0])} already exists; pass --force to '
                           'overwrite the report')
+    _refuse_non_files(out_dir, REPORT_FILES)
     old_plots = _previous_plots(out_dir) if existing else []
 
     # all-or-nothing: every file is rendered into a temporary directory first; only when all
@@ -1187,6 +1188,7 @@ def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]
     tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out_dir)
     try:
         names = _render_all(report, tmp)
+        _refuse_non_files(out_dir, names)  # before the first move: all or nothing
         for name in names:
             os.replace(osp.join(tmp, name), osp.join(out_dir, name))
     finally:
@@ -1202,6 +1204,17 @@ def write_report(report: Report, out_dir: str, force: bool = False) -> List[str]
                 osp.basename(name) == name:
             os.unlink(path)
     return [osp.join(out_dir, name) for name in names]
+
+
+def _refuse_non_files(out_dir: str, names: Sequence[str]) -> None:
+    """Raise if an output path in ``out_dir`` exists but is not a file (a directory, say),
+    which ``os.replace`` could not replace."""
+    for name in names:
+        path = osp.join(out_dir, name)
+        if osp.lexists(path) and not osp.isfile(path):
+            raise ReportError(f'{path} exists and is not a file (a directory?); the report '
+                              'writes a file there: move it away or choose another --out. '
+                              'Nothing was written.')
 
 
 def _render_all(report: Report, out_dir: str) -> List[str]:
@@ -1239,6 +1252,15 @@ def _previous_plots(out_dir: str) -> List[str]:
         return []
 
 
+def _check_baseline_method(runs: Sequence[Run], baseline_method: str) -> None:
+    """Raise if ``baseline_method`` (other than the default) is the method of no run: every
+    delta would be dropped silently."""
+    methods = sorted({r.method for r in runs if r.method})
+    if baseline_method != 'baseline' and methods and baseline_method not in methods:
+        raise ReportError(f'--baseline-method {baseline_method!r} is the method of no run; '
+                          f'methods present: {", ".join(methods)}')
+
+
 def build_report(work_dirs: Sequence[str], out_dir: str, baseline_method: str = 'baseline',
                  note: Optional[str] = None, force: bool = False,
                  date: Optional[str] = None) -> Report:
@@ -1261,6 +1283,7 @@ def build_report(work_dirs: Sequence[str], out_dir: str, baseline_method: str = 
                 raise ReportError(f'{osp.join(out_dir, name)} already exists; pass --force to '
                                   'overwrite the report')
     runs = collect_runs(work_dirs)
+    _check_baseline_method(runs, baseline_method)
     rows, sweeps = summarize(runs, baseline_method)
     report = Report(rows=rows, runs=runs, sweeps=sweeps, baseline_method=baseline_method,
                     work_dirs=[str(d) for d in work_dirs], note=note,

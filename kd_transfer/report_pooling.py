@@ -40,7 +40,16 @@ def flatten(value: Any, prefix: str = '') -> Dict[str, str]:
 
 
 def fingerprint(cfg: dict) -> Dict[str, str]:
-    """The config keys that define the experiment (flattened, minus :data:`IGNORED_KEYS`)."""
+    """The config keys that define the experiment (flattened, minus :data:`IGNORED_KEYS`).
+
+    A top-level ``backbone`` is a helper variable of the student files (copied into
+    ``model.backbone``, where the model reads it; tools/make_transfer_config.py writes the
+    exported checkpoint's path into it): it is left out when the model has a backbone, so the
+    backbone's identity comes from ``model.backbone`` only.
+    """
+    model = cfg.get('model')
+    if isinstance(model, dict) and isinstance(model.get('backbone'), dict):
+        cfg = {k: v for k, v in cfg.items() if k != 'backbone'}
     return {k: v for k, v in flatten(cfg).items() if not IGNORED_KEYS.match(k)}
 
 

@@ -6,7 +6,11 @@ then overwrites the ``epoch_*.pth`` / ``best_*.pth`` already there (the overwrit
 ``tools/train.py`` is skipped under ``--resume``). :func:`resolve_resume` makes the choice
 itself and hands mmengine an explicit file:
 
-* ``last_checkpoint`` names an existing file: that file (mmengine's own choice);
+* ``last_checkpoint`` names an existing file in the work dir: that file (mmengine's own
+  choice). It holds the absolute path the run wrote, so in a copied work dir (``cp -r``) it
+  names the original's file: then the file of the same name in this work dir is used, and
+  without one the resume is refused (a copy must not continue from, or depend on, another
+  directory);
 * otherwise the newest ``epoch_<N>.pth`` / ``iter_<N>.pth`` of the work dir, by ``N`` (not
   by modification time, which a copy or a restore changes);
 * no checkpoint at all (a mistyped ``--work-dir``), or both kinds side by side: an error
@@ -15,7 +19,7 @@ itself and hands mmengine an explicit file:
 import os
 import os.path as osp
 import re
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 _NUMBERED = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 
@@ -47,11 +51,33 @@ def _pointer(work_dir: str) -> Optional[str]:
         return f.read().strip() or None
 
 
-def find_resume_checkpoint(work_dir: str) -> Tuple[str, Optional[str]]:
+def _same_dir(a: str, b: str) -> bool:
+    return osp.realpath(a) == osp.realpath(b)
+
+
+def _outside(work_dir: str, last: str) -> Tuple[str, Optional[str]]:
+    """``last_checkpoint`` names a file outside the work dir (and outside the checkpoint
+    hook's ``out_dir``): the same-named file here, or an error."""
+    here = osp.join(work_dir, osp.basename(last))
+    if osp.isfile(here):
+        return here, (f'--resume: last_checkpoint names {last!r}, outside the work dir '
+                      f'{work_dir!r} (a copied work dir?); resuming from the file of the same '
+                      f'name here: {here}')
+    raise ResumeError(
+        f'--resume: {osp.join(work_dir, "last_checkpoint")} names {last!r}, a file outside the '
+        f'work dir {work_dir!r} (the work dir was copied or moved?), and the work dir has no '
+        f'{osp.basename(last)} of its own. Refusing to resume from another directory: pass '
+        '--resume PATH to choose the file, or fix last_checkpoint.')
+
+
+def find_resume_checkpoint(work_dir: str, out_dirs: Sequence[str] = ()
+                           ) -> Tuple[str, Optional[str]]:
     """The checkpoint an auto ``--resume`` in ``work_dir`` continues from.
 
     Args:
         work_dir (str): The run's work dir.
+        out_dirs (Sequence[str]): Other directories the run writes checkpoints to (the
+            checkpoint hook's ``out_dir``/<work dir name>).
 
     Returns:
         tuple[str, str | None]: The checkpoint path, and a note to log when it was not the
@@ -66,6 +92,8 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[str, Optional[str]]:
                           'to resume (is --work-dir mistyped?); drop --resume to start a new run')
     last = _pointer(work_dir)
     if last is not None and osp.isfile(last):
+        if not any(_same_dir(osp.dirname(last) or '.', d) for d in (work_dir, *out_dirs)):
+            return _outside(work_dir, last)
         return last, None
     numbered = numbered_checkpoints(work_dir)
     why = (f'last_checkpoint names {last!r}, which does not exist' if last is not None
@@ -89,6 +117,15 @@ def find_resume_checkpoint(work_dir: str) -> Tuple[str, Optional[str]]:
                   f'{work_dir!r}: {osp.basename(path)}')
 
 
+def _hook_out_dirs(cfg) -> List[str]:
+    """Where mmengine's CheckpointHook writes when given ``out_dir``: out_dir/<work dir name>."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    out_dir = hook.get('out_dir') if hasattr(hook, 'get') else None
+    if not out_dir:
+        return []
+    return [osp.join(str(out_dir), osp.basename(str(cfg.work_dir).rstrip(osp.sep)))]
+
+
 def resolve_resume(cfg, resume: Optional[str], log=None) -> None:
     """Set ``cfg.resume`` / ``cfg.load_from`` for ``--resume [PATH]``.
 
@@ -108,7 +145,7 @@ def resolve_resume(cfg, resume: Optional[str], log=None) -> None:
     if resume is None:
         return
     if resume == 'auto':
-        path, note = find_resume_checkpoint(str(cfg.work_dir))
+        path, note = find_resume_checkpoint(str(cfg.work_dir), _hook_out_dirs(cfg))
         if note is not None:
             if log is None:
                 from mmengine.logging import print_log

@@ -16,6 +16,11 @@ fi
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PYTHON:-$( [[ -x "$DIR/../.venv/bin/python" ]] && echo "$DIR/../.venv/bin/python" || echo python )}"
+if [[ "$NODE_RANK" == 0 ]]; then
+    # node 0 listens on PORT: a busy port would end in torchrun's EADDRINUSE traceback
+    "$PY" "$DIR/../kd_transfer/ports.py" "$PORT" || {  # stdlib only: no package import
+        echo "$0: nothing was started" >&2; exit 2; }
+fi
 PYTHONPATH="$DIR/..${PYTHONPATH:+:$PYTHONPATH}" exec "$PY" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$GPUS" --master_port="$PORT" \

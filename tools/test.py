@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from kd_transfer.guards import check_datasets  # noqa: E402
+from kd_transfer.guards import check_datasets, check_not_empty  # noqa: E402
 from kd_transfer.launch import (add_common_args, build_runner, load_config,  # noqa: E402
                                 on_rank0)
 from kd_transfer.strict_load import add_strict_load_hook  # noqa: E402
@@ -41,7 +41,9 @@ def main(argv=None) -> None:
             else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     on_rank0(cfg, check_datasets, ('test_dataloader', ), args.on_bad_annotation)
-    build_runner(cfg).test()
+    runner = build_runner(cfg)
+    check_not_empty(runner, ('test_dataloader', ))  # an empty test set: ZeroDivisionError later
+    runner.test()
 
 
 if __name__ == '__main__':

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Train any kd_transfer config: classification distillation, mmdet or mmseg transfer.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--force]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT] [--allow-model-change]]
+                          [--amp] [--force]
                           [--auto-scale-lr | --no-auto-scale-lr]
                           [--on-bad-annotation fail|skip]
                           [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
@@ -18,6 +19,7 @@ from kd_transfer.guards import (check_datasets, check_not_empty,  # noqa: E402
 from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
                                 load_config, on_rank0)
 from kd_transfer.resume import resolve_resume  # noqa: E402
+from kd_transfer.resume_config import check_resume_config  # noqa: E402
 from kd_transfer.strict_load import add_strict_load_hook  # noqa: E402
 
 
@@ -28,6 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='resume from CKPT; without a path: the checkpoint last_checkpoint '
                         'names, else the highest-numbered epoch_N.pth / iter_N.pth of the work '
                         'dir (an error if there is none)')
+    parser.add_argument('--allow-model-change', action='store_true',
+                        help='with --resume: continue although model differs from the config '
+                        'dumped in the work dir (otherwise an error; other keys only warn)')
     parser.add_argument('--amp', action='store_true', help='mixed precision (GPU only)')
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument('--auto-scale-lr', dest='auto_scale_lr', action='store_true', default=None,
@@ -55,8 +60,11 @@ def main(argv=None) -> None:
     if not (cfg.get('resume', False) or args.force):
         refuse_existing_checkpoints(cfg.work_dir)
     on_rank0(cfg, check_datasets, ('train_dataloader', 'val_dataloader'), args.on_bad_annotation)
+    # after the checks (--on-bad-annotation skip redirects ann_file as the last launch did),
+    # before the runner (which replaces the dumped config)
+    check_resume_config(cfg, args.allow_model_change)
     runner = build_runner(cfg)
-    check_not_empty(runner)
+    check_not_empty(runner, ('train_dataloader', 'val_dataloader'))
     runner.train()
 
 

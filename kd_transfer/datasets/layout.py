@@ -8,7 +8,9 @@ import json
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
+
+from .box_checks import voc_box_problem
 
 PathLike = Union[str, Path]
 VOC_LAYOUT = ('<data_root>/VOCdevkit/VOC2007/{JPEGImages/<id>.jpg, Annotations/<id>.xml, '
@@ -25,6 +27,21 @@ def _read_ids(path: Path) -> List[str]:
     if not ids:
         raise ValueError(f'image-set file {path} lists no image id')
     return ids
+
+
+def repeated_ids(ids: Sequence[str], path: PathLike) -> Tuple[List[str], List[str]]:
+    """``(ids without repeats, one problem per repeated id)`` of an image-set list.
+
+    mmdet's ``VOCDataset`` and mmseg's datasets read every line, so an id listed twice is
+    trained on twice (weighted double) without a word.
+    """
+    count: dict = {}
+    for image_id in ids:
+        count[image_id] = count.get(image_id, 0) + 1
+    problems = [f'image-set file {path}: image id {image_id!r} is listed {n} times (it would be '
+                f'read {n} times per epoch); list each id once'
+                for image_id, n in count.items() if n > 1]
+    return list(count), problems
 
 
 def check_voc_annotation(path: PathLike, classes: Optional[Sequence[str]] = None) -> int:
@@ -82,6 +99,11 @@ def check_voc_annotation(path: PathLike, classes: Optional[Sequence[str]] = None
             if not math.isfinite(value):
                 raise ValueError(f'VOC annotation {path}: object {i} <bndbox><{key}> must be a '
                                  f'finite number, got {text!r}')
+        box = [float(obj.findtext(f'bndbox/{k}')) for k in ('xmin', 'ymin', 'xmax', 'ymax')]
+        why = voc_box_problem(*box, int(root.findtext('size/width')),
+                              int(root.findtext('size/height')))
+        if why:
+            raise ValueError(f'VOC annotation {path}: object {i} ({name}) {why}')
     return len(objects)
 
 

@@ -102,8 +102,9 @@ def test_resume_with_another_models_checkpoint_is_refused(train_tool, cls_config
                        match=r"checkpoint '.*iter_2\.pth' does not fit the model of the config "
                              r'\(Distiller\): \d+ missing \[student\.backbone\..*\d+ unexpected '
                              r'.*\d+ mis-shaped .*Nothing was loaded'):
-        train_tool.main([str(cfg), '--work-dir', str(work), '--resume', '--cfg-options',
-                         'model.student.backbone.depth=14', 'train_cfg.max_iters=3'])
+        train_tool.main([str(cfg), '--work-dir', str(work), '--resume', '--allow-model-change',
+                         '--cfg-options', 'model.student.backbone.depth=14',
+                         'train_cfg.max_iters=3'])
     assert _bytes(work) == before
 
 

@@ -62,7 +62,8 @@ def captured(monkeypatch, train_tool, test_tool, tmp_path):
     for tool in (train_tool, test_tool):
         monkeypatch.setattr(tool, 'build_runner', build_runner)
         monkeypatch.setattr(tool, 'check_datasets', check_datasets)
-    monkeypatch.setattr(train_tool, 'check_not_empty', lambda runner: None)
+    for tool in (train_tool, test_tool):
+        monkeypatch.setattr(tool, 'check_not_empty', lambda runner, *loaders: None)
     monkeypatch.chdir(tmp_path)  # the default ./work_dirs would land here (nothing is written)
     return runners
 
