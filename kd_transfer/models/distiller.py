@@ -90,6 +90,10 @@ class Distiller(BaseModel):
             learn feature shapes for the connectors. Defaults to (32, 32).
         eval_teacher (bool): Also predict with the teacher at validation so its metrics are
             logged beside the student's. Defaults to True.
+        data_preprocessor (dict, optional): Moves the raw batch to the device; defaults to
+            :class:`~kd_transfer.models.batch_input.InputsToDevice` (images only, non-blocking;
+            the data samples stay on the host). Student and teacher normalise with their own
+            preprocessors, once for both when they normalise alike (``shared_input``).
     """
 
     def __init__(self,
