@@ -15,7 +15,10 @@ earlier stages wrote to disk:
 * a detection / segmentation run is identified by the exported backbone it starts from
   (``model.backbone.init_cfg.checkpoint``), whose ``meta['kd_transfer']`` provenance names the
   architecture, method and teacher; a run with a ``ReviewKDHook`` is a detector-level
-  distillation (method ``reviewkd-det``).
+  distillation (method ``reviewkd-det``); a run without a backbone checkpoint trains its
+  backbone from random weights (method ``scratch``, the config's backbone architecture): the
+  positive control, whose gap to the pretrained baseline gets its own section
+  (:mod:`kd_transfer.report_control`).
 
 Results are grouped into one row per student (backbone, method, teacher and, for hyper-parameter
 sweeps, the swept setting), pooled over seeds only where the configs differ in nothing but the
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import report_control as control
 from . import report_pooling as pooling
 from .hooks.backbone_record import read_record
 from .report_published import GAP_FLAG, cls_dataset_of, published_for, published_text
@@ -73,6 +77,10 @@ PROVENANCE_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('source_format', 'Backbone from'),
     ('normalisation', 'Normalisation'),
 )
+
+#: Method of a transfer run whose backbone starts from random weights (no
+#: ``model.backbone.init_cfg.checkpoint``): the from-scratch arm of the positive control.
+SCRATCH_METHOD = control.SCRATCH
 
 #: Hook type that turns a transfer run into a detector / segmenter level distillation.
 DET_DISTILL_HOOKS = {'ReviewKDHook': 'reviewkd-det'}
@@ -548,9 +556,13 @@ def _identify_transfer(run: Run, cfg: dict) -> None:
                                  'from the train-time record (backbone_record.json)')
         return
     ckpt = _backbone_checkpoint(model)
-    if ckpt is None:
-        run.status, run.reason = 'unidentified', (
-            'no backbone checkpoint (model.backbone.init_cfg.checkpoint) in the config')
+    if ckpt is None:  # random backbone: the from-scratch arm of the positive control
+        run.arch = arch_name(model.get('backbone'), f'{run.config_file}: model.backbone')
+        run.method = SCRATCH_METHOD
+        for hook in cfg.get('custom_hooks') or []:
+            if isinstance(hook, dict) and hook.get('type') in DET_DISTILL_HOOKS:
+                run.method = f'{SCRATCH_METHOD}+{DET_DISTILL_HOOKS[hook["type"]]}'
+                run.teacher = _config_stem(hook.get('teacher_config'))
         return
     path = osp.expanduser(ckpt)
     if not osp.isabs(path) and not osp.exists(path) and \
@@ -860,6 +872,11 @@ class Report:
     plots: List[Tuple[str, str]] = field(default_factory=list)  # (title, file name)
 
     @property
+    def controls(self) -> List[control.Control]:
+        """The positive control: pretrained against scratch rows (:mod:`report_control`)."""
+        return control.positive_controls(self.rows, TRANSFER_COLUMNS, self.baseline_method)
+
+    @property
     def problem_runs(self) -> List[Run]:
         return [r for r in self.runs if r.status != 'ok']
 
@@ -1086,6 +1103,7 @@ def render_markdown(report: Report) -> str:
     out += [_md_table(header, lines, ['---'] * 4 + ['---:'] * (len(header) - 4)) if lines
             else 'No finished run.', '']
 
+    out += control.render_markdown(report.controls, report.baseline_method, _md_table)
     out += ['## Missing / unfinished runs', '']
     problems = report.problem_runs
     if problems:
@@ -1179,6 +1197,7 @@ def report_dict(report: Report) -> dict:
                    metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells},
                    published=published_for(r))
               for r in report.rows],
+        positive_control=[c.to_json() for c in report.controls],
         missing=[r.to_json() for r in report.problem_runs],
         sweeps=[dict(backbone=s.arch, method=s.method, teacher=s.teacher, x_param=s.x_param,
                      y_param=s.y_param, x_values=s.x_values, y_values=s.y_values,
