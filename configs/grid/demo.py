@@ -1,11 +1,12 @@
-# The demo's grid (what `make demo` runs through kd_transfer/demo.py, in-process), at three
-# seeds: the generated "shapes" world, a resnet56 teacher, the resnet20 baseline and resnet20
-# students distilled with KD, their exported backbones in Faster R-CNN (VOC2007 format) and
-# DeepLabV3+ (VOC2007 segmentation), the same two from a random backbone (`scratch`: the
-# positive control, which must lose to the pretrained baseline with an interval excluding 0),
-# ReviewKD hook runs from a resnet56 Faster R-CNN teacher, and the report.
+# The demo's grid (what `make demo` runs through kd_transfer/demo.py), at three seeds: the
+# generated "shapes" world, a resnet56 teacher, the resnet20 baseline and resnet20 students
+# distilled with KD, their exported backbones in Faster R-CNN (VOC2007 format) and DeepLabV3+
+# (VOC2007 segmentation), the same two from a random backbone (`scratch`: the positive control,
+# which must lose to the pretrained baseline with an interval excluding 0), and the report.
+# GLD / ReviewKD students and the ReviewKD detector hook are left out to fit the CPU budget
+# (configs/grid/paper_cifar100.py has them; the hook's own tests run it).
 #
-#   python tools/grid.py configs/grid/demo.py --in-process [--work-root demo_out]
+#   python tools/grid.py configs/grid/demo.py --in-process --jobs 2 [--work-root demo_out]
 #
 # The world (kd_transfer/datasets/synthetic.py): the CIFAR images and the scenes show the same
 # five shapes in the same two tones on the same textured noise, at the same scale once the
@@ -33,26 +34,17 @@ classification = dict(
     methods=['kd'],
     pairs=[('resnet56', 'resnet20')],
     teacher_seed=0,
-    derive=dict(type='short_cls', data_root=_data + '/cifar100', epochs=4, batch=64))
+    derive=dict(type='short_cls', data_root=_data + '/cifar100', epochs=8, batch=64))
 
-_tiny = dict(type='tiny_transfer', data_root=_data, image_size=160, max_iters=80, num_val=50,
-             warmup_iters=10)
-_det = dict(_tiny, lr=0.02, rcnn_samples=64)
-_seg = dict(_tiny, lr=0.01)
+# batch 2 at its own lr (0.02 made Faster R-CNN diverge); 100 proposals per test image
+_tiny = dict(type='tiny_transfer', data_root=_data, image_size=160, num_val=50)
+_det = dict(_tiny, max_iters=100, lr=0.01, warmup_iters=20, rcnn_samples=64, test_proposals=100)
+_seg = dict(_tiny, max_iters=400, lr=0.005, warmup_iters=30, crop_size=160)
 transfer = [
     dict(name='det_voc07', config='configs/transfer/det/faster-rcnn_{student}_fpn_voc07.py',
          students=['resnet20'], derive=_det, scratch=True),
     dict(name='seg_voc07', config='configs/transfer/seg/deeplabv3plus_{student}_voc07.py',
          students=['resnet20'], derive=_seg, scratch=True),
-]
-
-hooks = [
-    dict(name='hook_reviewkd_voc07',
-         config='configs/reviewkd/faster-rcnn_resnet56-resnet20_fpn_voc07.py',
-         teacher=dict(config='configs/transfer/det/faster-rcnn_resnet56_fpn_voc07.py',
-                      backbone='baseline_resnet56', derive=_det),
-         student_backbone='baseline_resnet20',
-         derive=_det),
 ]
 
 report = dict(note='Generated "shapes" data (tools/make_synthetic_data.py) and tiny CPU '
