@@ -150,9 +150,15 @@ def run_demo(out_dir: str = 'demo_out', profile: str = 'default', force: bool = 
     report_md = report_dir / 'report.md'
     if results.get('report') != 'done' or not report_md.is_file():
         raise RuntimeError(f'the demo grid did not write its report; see {out / ".grid"}')
+    import json
+
+    from .report_control import verdict
     log('')
     log(report_excerpt(report_md.read_text()))
     log('')
+    line = verdict(json.loads((report_dir / 'report.json').read_text())['positive_control'])
+    if line:
+        log(f'[demo] {line}')
     failed = sorted(n for n, r in results.items() if r in ('failed', 'blocked'))
     if failed:
         log(f'[demo] {len(failed)} job(s) did not finish: {", ".join(failed[:5])}')

@@ -105,11 +105,17 @@ def render_markdown(controls: Sequence[Control], baseline_method: str,
                      ['---', '---', '---:', '---:', '---:', '---', '---:']), '']
 
 
-def verdict(controls: Sequence[Control]) -> Optional[str]:
-    """One line: which controls pass (None without controls)."""
+def verdict(controls: Sequence[dict]) -> Optional[str]:
+    """One line: whether every control passes (None without controls).
+
+    Args:
+        controls: :meth:`Control.to_json` dicts (report.json's ``positive_control``).
+    """
     if not controls:
         return None
-    parts = [f'{c.label} Δ {delta_text(c.delta)}' for c in controls]
-    ok = all(c.passed for c in controls)
+    parts = [f"{c['label']} Δ " + delta_text(stats.Delta(
+        c['delta'], c['ci_low'], c['ci_high'], c['df'], c['p'], c['excludes_zero'],
+        c['no_interval'] or '')) for c in controls]
+    ok = all(c['passed'] for c in controls)
     return ('positive control PASSED' if ok else 'positive control NOT shown') + \
         ' (pretrained − scratch, Welch 95 % interval): ' + '; '.join(parts)

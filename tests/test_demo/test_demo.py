@@ -31,6 +31,7 @@ def test_quick_demo_fills_every_row(tmp_path):
     # what the demo prints: the results and the positive-control sections
     printed = '\n'.join(lines)
     assert '## Results' in printed and '## Positive control' in printed
+    assert any(ln.startswith('[demo] positive control') for ln in lines)
     assert {p.name for p in (tmp_path / 'demo').iterdir()} <= DEMO_ENTRIES
     # a rerun on the same directory resumes: every job is skipped but the report
     again = []
