@@ -386,6 +386,31 @@ def test_in_process_runs_and_skips(tmp_path, capsys):
     assert list(second.values()).count('skipped') == 13
 
 
+def test_worker_pool_runs_each_job_after_its_dependencies(tmp_path):
+    """tools/grid.py --in-process --jobs 2 (what make demo runs): two workers, every job started
+    only after its dependencies finished, the report last; a rerun skips everything."""
+    from kd_transfer.grid.pool import run_graph_pool
+    spec = _stub_grid(tmp_path)
+    os.environ['GRID_STUB_LOG'] = str(tmp_path / 'calls.jsonl')
+    lines, again = [], []
+    try:
+        graph = expand_spec(str(spec))
+        first = run_graph_pool(graph, graph.root, workers=2, log=lines.append)
+        second = run_graph_pool(graph, graph.root, workers=2, log=again.append)
+    finally:
+        del os.environ['GRID_STUB_LOG']
+    assert set(first.values()) == {'done'} and len(first) == 14
+    started = {ln.split('] ')[1].split(':')[0]: i for i, ln in enumerate(lines)
+               if ln.endswith(')') and ': running (' in ln}
+    finished = {ln.split('] ')[1].split(':')[0]: i for i, ln in enumerate(lines)
+                if ': done in ' in ln}
+    assert set(started) == set(finished) == set(graph.jobs)
+    for job in graph.jobs.values():
+        assert all(finished[d] < started[job.name] for d in job.deps), job.name
+    assert max(finished, key=finished.get) == 'report'
+    assert list(second.values()).count('skipped') == 13 and second['report'] == 'done'
+
+
 def test_run_job_checks_dependencies(tmp_path, capsys):
     """What a Slurm array task runs: one job, only once its dependencies are done."""
     grid_main = _grid_main()
