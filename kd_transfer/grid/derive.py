@@ -13,7 +13,8 @@ trains that file (seed and checkpoints stay on its command line). Transforms:
   iterations, validation images), plus what a grid needs from it: validation at the end, a
   final checkpoint; optionally ``lr`` (for the tiny batch itself: ``tools/train.py`` does not
   rescale it), a linear warm-up of ``warmup_iters``, fewer sampled RoIs in training
-  (``rcnn_samples``) and fewer proposals per test image (``test_proposals``).
+  (``rcnn_samples``), fewer proposals per test image (``test_proposals``) and gradient-norm
+  clipping (``clip_grad``).
 
 Register another with :data:`TRANSFORMS`. Shrinking a run changes its numbers, never its model.
 """
@@ -53,7 +54,7 @@ def short_cls(cfg, data_root: str, epochs: int, batch: int, val_batch: int = 250
 @transform('tiny_transfer')
 def tiny_transfer(cfg, data_root: str, image_size: int, max_iters: int, num_val: int,
                   lr: float = None, warmup_iters: int = 0, rcnn_samples: int = None,
-                  crop_size: int = None, test_proposals: int = None):
+                  crop_size: int = None, test_proposals: int = None, clip_grad: float = None):
     from mmengine.config import ConfigDict
 
     from ..tiny import tiny_overrides
@@ -76,6 +77,8 @@ def tiny_transfer(cfg, data_root: str, image_size: int, max_iters: int, num_val:
     if rcnn_samples and cfg.model.get('train_cfg', {}).get('rcnn') is not None:
         cfg.model.train_cfg.rcnn.sampler.num = rcnn_samples
         cfg.model.train_cfg.rpn_proposal.max_per_img = 300
+    if clip_grad:  # gradient-norm clipping: a random backbone at batch 2 can diverge otherwise
+        cfg.optim_wrapper.clip_grad = ConfigDict(max_norm=clip_grad, norm_type=2)
     if test_proposals and cfg.model.get('test_cfg', {}).get('rpn') is not None:
         # the RoI head on 1000 proposals per image is most of a CPU validation
         cfg.model.test_cfg.rpn.max_per_img = test_proposals

@@ -1,5 +1,6 @@
 """`make demo` end to end in its quick profile: the demo grid runs in-process, every report row
-is filled, the positive control has its own rows and section, and a rerun resumes."""
+is filled, and the positive control has its own rows and section (the grid's resume and worker
+pool: tests/test_tools/test_grid.py)."""
 import json
 
 import pytest
@@ -33,11 +34,6 @@ def test_quick_demo_fills_every_row(tmp_path):
     assert '## Results' in printed and '## Positive control' in printed
     assert any(ln.startswith('[demo] positive control') for ln in lines)
     assert {p.name for p in (tmp_path / 'demo').iterdir()} <= DEMO_ENTRIES
-    # a rerun on the same directory resumes: every job is skipped but the report
-    again = []
-    run_demo(str(tmp_path / 'demo'), profile='quick', log=again.append)
-    assert any('resuming it' in ln for ln in again)
-    assert not any(ln.endswith(('running (det_voc07)', 'running (baseline)')) for ln in again)
 
 
 def test_demo_refuses_an_existing_output_without_force(tmp_path):
