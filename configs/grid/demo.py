@@ -34,11 +34,15 @@ classification = dict(
     methods=['kd'],
     pairs=[('resnet56', 'resnet20')],
     teacher_seed=0,
-    derive=dict(type='short_cls', data_root=_data + '/cifar100', epochs=8, batch=64))
+    # 12 epochs: at 8 (lr step at 6) one seed in three stopped at 72.8 % top-1 (others 90.8,
+    # 96.4) and its detector at 35.9 AP (others 56.0, 54.0); at 12 that seed reaches 94.8 %
+    derive=dict(type='short_cls', data_root=_data + '/cifar100', epochs=12, batch=64))
 
-# batch 2 at its own lr (0.02 made Faster R-CNN diverge); 100 proposals per test image
+# batch 2 at its own lr (0.02 made Faster R-CNN diverge; at 0.01 one random-backbone run in
+# three still did without gradient clipping); 100 proposals per test image
 _tiny = dict(type='tiny_transfer', data_root=_data, image_size=160, num_val=50)
-_det = dict(_tiny, max_iters=100, lr=0.01, warmup_iters=20, rcnn_samples=64, test_proposals=100)
+_det = dict(_tiny, max_iters=100, lr=0.01, warmup_iters=20, rcnn_samples=64, test_proposals=100,
+            clip_grad=10)
 _seg = dict(_tiny, max_iters=400, lr=0.005, warmup_iters=30, crop_size=160)
 transfer = [
     dict(name='det_voc07', config='configs/transfer/det/faster-rcnn_{student}_fpn_voc07.py',
