@@ -15,7 +15,10 @@ earlier stages wrote to disk:
 * a detection / segmentation run is identified by the exported backbone it starts from
   (``model.backbone.init_cfg.checkpoint``), whose ``meta['kd_transfer']`` provenance names the
   architecture, method and teacher; a run with a ``ReviewKDHook`` is a detector-level
-  distillation (method ``reviewkd-det``).
+  distillation (method ``reviewkd-det``); a run without a backbone checkpoint trains its
+  backbone from random weights (method ``scratch``, the config's backbone architecture): the
+  positive control, whose gap to the pretrained baseline gets its own section
+  (:mod:`kd_transfer.report_control`).
 
 Results are grouped into one row per student (backbone, method, teacher and, for hyper-parameter
 sweeps, the swept setting), pooled over seeds only where the configs differ in nothing but the
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import report_control as control
 from . import report_pooling as pooling
 from .distill.names import method_name
 from .hooks import distill_hook_method
@@ -65,6 +69,10 @@ PROVENANCE_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('source_format', 'Backbone from'),
     ('normalisation', 'Normalisation'),
 )
+
+#: Method of a transfer run whose backbone starts from random weights (no
+#: ``model.backbone.init_cfg.checkpoint``): the from-scratch arm of the positive control.
+SCRATCH_METHOD = control.SCRATCH
 
 REPORT_FILES = ('report.md', 'report.csv', 'report.json')
 #: Prefix of the temporary directory a report is rendered into (inside ``--out``).
@@ -514,9 +522,14 @@ def _identify_transfer(run: Run, cfg: dict) -> None:
                                  'from the train-time record (backbone_record.json)')
         return
     ckpt = _backbone_checkpoint(model)
-    if ckpt is None:
-        run.status, run.reason = 'unidentified', (
-            'no backbone checkpoint (model.backbone.init_cfg.checkpoint) in the config')
+    if ckpt is None:  # random backbone: the from-scratch arm of the positive control
+        run.arch = arch_name(model.get('backbone'), f'{run.config_file}: model.backbone')
+        run.method = SCRATCH_METHOD
+        for hook in cfg.get('custom_hooks') or []:
+            det_method = distill_hook_method(hook.get('type')) if isinstance(hook, dict) else None
+            if det_method:
+                run.method = f'{SCRATCH_METHOD}+{det_method}'
+                run.teacher = _config_stem(hook.get('teacher_config'))
         return
     path = osp.expanduser(ckpt)
     if not osp.isabs(path) and not osp.exists(path) and \
@@ -826,6 +839,11 @@ class Report:
     plots: List[Tuple[str, str]] = field(default_factory=list)  # (title, file name)
 
     @property
+    def controls(self) -> List[control.Control]:
+        """The positive control: pretrained against scratch rows (:mod:`report_control`)."""
+        return control.positive_controls(self.rows, TRANSFER_COLUMNS, self.baseline_method)
+
+    @property
     def problem_runs(self) -> List[Run]:
         return [r for r in self.runs if r.status != 'ok']
 
@@ -1052,6 +1070,7 @@ def render_markdown(report: Report) -> str:
     out += [_md_table(header, lines, ['---'] * 4 + ['---:'] * (len(header) - 4)) if lines
             else 'No finished run.', '']
 
+    out += control.render_markdown(report.controls, report.baseline_method, _md_table)
     out += ['## Missing / unfinished runs', '']
     problems = report.problem_runs
     if problems:
@@ -1145,6 +1164,7 @@ def report_dict(report: Report) -> dict:
                    metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells},
                    published=published_for(r))
               for r in report.rows],
+        positive_control=[c.to_json() for c in report.controls],
         missing=[r.to_json() for r in report.problem_runs],
         sweeps=[dict(backbone=s.arch, method=s.method, teacher=s.teacher, x_param=s.x_param,
                      y_param=s.y_param, x_values=s.x_values, y_values=s.y_values,
