@@ -84,7 +84,7 @@ def teacher14(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def cls_config(synthetic_data, teacher14, tmp_path):
-    """``cls_config(**kw)`` writes a tiny distillation config (kd_transfer.testing.helpers.write_cls_config)."""
+    """``cls_config(**kw)`` writes a tiny distillation config (helpers.write_cls_config)."""
     from kd_transfer.testing.helpers import write_cls_config
 
     def make(name='cfg.py', **kw):
@@ -98,3 +98,44 @@ def train_tool():
     """``tools/train.py`` imported in this process (its ``main(argv)``)."""
     from kd_transfer.testing.helpers import load_tool
     return load_tool('train')
+
+
+# --- the ``slow`` marker: ``make test-fast`` (pytest -m 'not slow') skips these -------------
+# A test is slow when it trains through a whole config, starts a tool / torchrun subprocess,
+# or takes more than about a second on a quiet 2-core machine. Mark a new one here (by file and
+# test function; '*' = the whole file) or with ``@pytest.mark.slow`` in its file, or have it
+# use one of SLOW_FIXTURES. ``make test`` (CI) runs everything.
+SLOW = {
+    'test_demo.py': '*',  # the quick demo end to end (~95 s)
+    'test_launch.py': '*',  # torchrun, 2 processes
+    'test_resume.py': '*',  # a training subprocess killed and resumed
+    'test_stack/test_stack.py': ['test_faster_rcnn_r18_fpn_train_and_predict_step_on_cpu',
+                                 'test_deeplabv3plus_r18_train_and_predict_step_on_cpu'],
+    'test_gpu_conditions.py': ['test_killed_write_keeps_the_previous_state_and_leaves_nothing'],
+    'test_fileio.py': ['test_killed_during_mmengine_checkpoint_save_keeps_previous_checkpoint'],
+    'test_safe_load_range.py': ['test_torch_without_add_safe_globals_imports_and_resumes'],
+    'test_configs/test_cls_configs.py': ['test_cifar_config_trains_and_validates',
+                                         'test_imagenet_config_trains_and_validates'],
+    'test_configs/test_transfer_configs.py': ['test_tiny_train_and_eval'],
+    'test_grid/test_grid.py': ['test_killed_grid_resumes_without_redoing_finished_runs'],
+    'test_hooks/test_reviewkd_hook.py': [
+        'test_deeplabv3plus_backbone_stages_distil',
+        'test_two_process_gloo_run_keeps_abf_identical_on_both_ranks',
+        'test_two_process_deeplab_run_with_the_hook'],
+    'test_tools/test_dist_and_mim.py': '*',  # torchrun and mim subprocesses
+    'test_tools/test_distributed.py': '*',  # torchrun, 2 processes
+    'test_tools/test_launch_scripts.py': ['test_slurm_cpus_per_task_cover_the_workers'],
+    'test_tools/test_make_transfer_config.py': ['test_generated_config_trains'],
+}
+#: Fixtures that train a model (module- or session-scoped): every test using one is slow.
+SLOW_FIXTURES = {'run_a'}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).parent
+    for item in items:
+        rel = item.path.relative_to(tests_dir).as_posix()
+        names = SLOW.get(rel, ())
+        if names == '*' or getattr(item, 'originalname', item.name) in names \
+                or SLOW_FIXTURES.intersection(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.slow)
