@@ -113,10 +113,12 @@ SLOW = {
                                  'test_deeplabv3plus_r18_train_and_predict_step_on_cpu'],
     'test_gpu_conditions.py': ['test_killed_write_keeps_the_previous_state_and_leaves_nothing'],
     'test_fileio.py': ['test_killed_during_mmengine_checkpoint_save_keeps_previous_checkpoint'],
+    'test_safe_load.py': ['test_plain_torch_load_refuses_runner_checkpoint_without_kd_transfer'],
     'test_safe_load_range.py': ['test_torch_without_add_safe_globals_imports_and_resumes'],
     'test_configs/test_cls_configs.py': ['test_cifar_config_trains_and_validates',
                                          'test_imagenet_config_trains_and_validates'],
     'test_configs/test_transfer_configs.py': ['test_tiny_train_and_eval'],
+    'test_export/test_export_backbone.py': ['test_real_runner_checkpoint'],
     'test_grid/test_grid.py': ['test_killed_grid_resumes_without_redoing_finished_runs'],
     'test_hooks/test_reviewkd_hook.py': [
         'test_deeplabv3plus_backbone_stages_distil',
@@ -127,8 +129,14 @@ SLOW = {
     'test_tools/test_launch_scripts.py': ['test_slurm_cpus_per_task_cover_the_workers'],
     'test_tools/test_make_transfer_config.py': ['test_generated_config_trains'],
 }
-#: Fixtures that train a model (module- or session-scoped): every test using one is slow.
-SLOW_FIXTURES = {'run_a'}
+#: Fixtures that train a model, export backbones or start subprocesses (module-scoped):
+#: every test using one is slow.
+SLOW_FIXTURES = {
+    'run_a',  # test_hooks/test_reviewkd_hook.py: a ReviewKD detection run
+    'exports',  # test_tools/test_make_transfer_config.py: a backbone exported per architecture
+    'killed_writers',  # test_tools/test_no_overwrite.py: writers SIGKILLed half-way
+    'probes',  # test_patches/test_patches.py: two fresh interpreters importing kd_transfer
+}
 
 
 def pytest_collection_modifyitems(config, items):
