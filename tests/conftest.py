@@ -142,8 +142,9 @@ SLOW_FIXTURES = {
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
     for item in items:
-        rel = item.path.relative_to(tests_dir).as_posix()
-        names = SLOW.get(rel, ())
+        if tests_dir not in item.path.parents:
+            continue
+        names = SLOW.get(item.path.relative_to(tests_dir).as_posix(), ())
         if names == '*' or getattr(item, 'originalname', item.name) in names \
                 or SLOW_FIXTURES.intersection(getattr(item, 'fixturenames', ())):
             item.add_marker(pytest.mark.slow)
