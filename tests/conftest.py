@@ -132,8 +132,9 @@ SLOW = {
 #: Fixtures that train a model, export backbones or start subprocesses (module-scoped):
 #: every test using one is slow.
 SLOW_FIXTURES = {
+    'det_teacher',  # test_hooks/test_reviewkd_hook.py: detection runners with a teacher
     'run_a',  # test_hooks/test_reviewkd_hook.py: a ReviewKD detection run
-    'exports',  # test_tools/test_make_transfer_config.py: a backbone exported per architecture
+    'exports',  # test_tools/test_make_transfer_config.py, test_bad_inputs.py: exported backbones
     'killed_writers',  # test_tools/test_no_overwrite.py: writers SIGKILLed half-way
     'probes',  # test_patches/test_patches.py: two fresh interpreters importing kd_transfer
 }
