@@ -117,6 +117,7 @@ SLOW = {
     'test_safe_load_range.py': ['test_torch_without_add_safe_globals_imports_and_resumes'],
     'test_configs/test_cls_configs.py': ['test_cifar_config_trains_and_validates',
                                          'test_imagenet_config_trains_and_validates'],
+    'test_configs/test_focal_sweep.py': ['test_flsd53_config_trains'],  # ~20 s CPU
     'test_configs/test_transfer_configs.py': ['test_tiny_train_and_eval'],
     'test_export/test_export_backbone.py': ['test_real_runner_checkpoint'],
     'test_grid/test_grid.py': ['test_killed_grid_resumes_without_redoing_finished_runs'],
