@@ -22,8 +22,7 @@ KD_VENV="$VENV" KD_TORCH="$TORCH" bash "$ROOT/tools/setup_env.sh"
 log "running the torch-dependent tests on $("$VENV/bin/python" -c 'import torch, numpy; print(f"torch {torch.__version__}, numpy {numpy.__version__}")')"
 cd "$ROOT"
 PYTHONPATH="$ROOT" "$VENV/bin/python" -m pytest \
-    tests/test_foundation \
-    tests/test_hardening/test_safe_loading.py tests/test_hardening/test_resume.py \
-    tests/test_hardening/test_gpu_conditions.py tests/test_hardening/test_distributed.py \
-    tests/test_hardening/test_finite_loss.py tests/test_hooks/test_reviewkd_hook.py "$@"
+    tests/test_stack tests/test_fileio.py tests/test_safe_load.py tests/test_safe_load_range.py \
+    tests/test_resume.py tests/test_gpu_conditions.py tests/test_tools/test_distributed.py \
+    tests/test_hooks/test_finite_loss.py tests/test_hooks/test_reviewkd_hook.py "$@"
 log "done"

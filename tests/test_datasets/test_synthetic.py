@@ -41,7 +41,7 @@ def test_refuses_non_empty_dir_and_force_replaces(tmp_path, capsys):
     with pytest.raises(FileExistsError, match='--force'):
         make_synthetic_data(out, log=lambda m: None, **TINY)
     assert (out / 'keep.txt').exists()
-    # --force replaces only a directory the tool wrote (tests/test_hardening/
+    # --force replaces only a directory the tool wrote (tests/test_datasets/
     # test_force_own_files.py): keep.txt is not deleted
     with pytest.raises(FileExistsError, match='was not written by this tool'):
         make_synthetic_data(out, force=True, log=lambda m: None, **TINY)

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import random
-import socket
 import subprocess
 from pathlib import Path
 
@@ -488,14 +487,9 @@ class DumpReviewKDState(Hook):
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def test_two_process_gloo_run_keeps_abf_identical_on_both_ranks(synthetic_data, det_teacher,
-                                                                 tmp_path):
+                                                                 tmp_path, free_port):
     (tmp_path / 'rkd_dump_hook.py').write_text(DUMP_HOOK)
     cfg = det_cfg(synthetic_data, tmp_path / 'work', det_teacher, num_images=4)
     cfg.custom_imports = dict(imports=['kd_transfer', 'rkd_dump_hook'],
@@ -504,7 +498,7 @@ def test_two_process_gloo_run_keeps_abf_identical_on_both_ranks(synthetic_data, 
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1000)
     cfg_file = tmp_path / 'ddp_cfg.py'
     cfg.dump(str(cfg_file))
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1',
+    env = dict(os.environ, PORT=str(free_port), OMP_NUM_THREADS='1',
                PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get('PYTHONPATH', '')]))
     proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg_file), '2'],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True,
@@ -526,7 +520,7 @@ def test_two_process_gloo_run_keeps_abf_identical_on_both_ranks(synthetic_data, 
     assert all(torch.equal(r0['model'][k], r1['model'][k]) for k in params)
 
 
-def test_two_process_deeplab_run_with_the_hook(synthetic_data, tmp_path):
+def test_two_process_deeplab_run_with_the_hook(synthetic_data, tmp_path, free_port):
     """mmseg's DeepLabV3+ (SyncBN in its config) with the hook through tools/dist_train.sh on
     CPU: the launcher falls back to per-process BN (torch's SyncBatchNorm refuses CPU tensors),
     the ABF chain stays identical on both ranks."""
@@ -539,7 +533,7 @@ def test_two_process_deeplab_run_with_the_hook(synthetic_data, tmp_path):
     cfg.custom_hooks.append(dict(type='DumpReviewKDState', out_dir=str(tmp_path)))
     cfg_file = tmp_path / 'ddp_seg_cfg.py'
     cfg.dump(str(cfg_file))
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1',
+    env = dict(os.environ, PORT=str(free_port), OMP_NUM_THREADS='1',
                PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get('PYTHONPATH', '')]))
     proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg_file), '2'],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True,

@@ -12,7 +12,6 @@ seconds of imports, which dominates the runtime.
 """
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from kd_transfer.testing.helpers import free_port
 from kd_transfer.tiny import tiny_overrides
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,11 +62,6 @@ class RankStateHook(Hook):
                    f'{self.out_dir}/rank{get_rank()}.pth')
 '''
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def run(cmd, cwd, timeout=240, **env) -> subprocess.CompletedProcess:

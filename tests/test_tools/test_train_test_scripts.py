@@ -107,8 +107,8 @@ def test_train_resume_without_path_resumes_the_latest(train_tool, captured, tmp_
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_2.pth'))
     train_tool.main([CONFIG, '--work-dir', str(work_dir), '--resume'])
     cfg = captured[0].cfg
-    # the file last_checkpoint names, given to mmengine explicitly (tests/test_hardening/
-    # test_resume_choice.py: without last_checkpoint, without any checkpoint)
+    # the file last_checkpoint names, given to mmengine explicitly (tests/test_resume_choice.py:
+    # without last_checkpoint, without any checkpoint)
     assert cfg.resume is True and cfg.load_from == str(work_dir / 'epoch_2.pth')
 
 

@@ -12,9 +12,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import hardening_helpers as hh
 from kd_transfer.guards import NonFiniteLossError, teacher_diagnosis
 from kd_transfer.safe_load import load_checkpoint_file
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 
 def _teacher_copy(teacher14, tmp_path, key, value):

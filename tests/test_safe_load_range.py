@@ -20,7 +20,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 import kd_transfer  # noqa: F401
 from kd_transfer.safe_load import HAS_SAFE_GLOBALS, UnsafeCheckpointError, safe_torch_load
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PATHS = [pytest.param(True, id='restricted-pickle'),
          pytest.param(False, id='torch-weights-only',
                       marks=pytest.mark.skipif(not HAS_SAFE_GLOBALS,

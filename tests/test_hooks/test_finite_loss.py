@@ -13,6 +13,8 @@ from mmengine.config import Config
 from kd_transfer.guards import FiniteLossHook, NonFiniteLossError
 from kd_transfer.safe_load import load_checkpoint_file
 
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
+
 
 def kd_runner(cls_config, tmp_path, monkeypatch, value: float, custom_hooks=None):
     """KD resnet14 -> resnet8, 6 iterations (one pass over 24 images: mmengine sleeps 2 s

@@ -15,9 +15,11 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-import hardening_helpers as hh
 from kd_transfer.guards import check_datasets
+from kd_transfer.testing import helpers as hh
 from kd_transfer.tiny import tiny_overrides
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 CONFIGS = hh.REPO / 'configs'
 VOC_DET = CONFIGS / 'transfer/det/faster-rcnn_resnet18_fpn_voc07.py'

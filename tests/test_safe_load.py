@@ -1,25 +1,153 @@
-"""Issue 7, item 1: a crafted checkpoint runs nothing, wherever kd_transfer reads one.
+"""Safe checkpoint loading: Runner checkpoints resume with ``weights_only=True``, anything
+else pickled is refused, and a crafted checkpoint runs nothing wherever kd_transfer reads one.
 
-The crafted file unpickles to ``open(marker, 'w')``: if any loader unpickles it without
-``weights_only=True``, the marker appears. Every test runs with
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, the setting users export to make mmengine 0.10 resume
-under torch >= 2.6: it turns every ``torch.load`` that does not pass ``weights_only``
-explicitly into an unsafe load (``test_control_...`` shows mmengine's own loader then runs
-the payload). So these tests fail if any reading path falls back to such a call.
-tests/test_foundation/test_safe_load.py covers ``load_checkpoint_file`` itself.
+The first tests cover ``load_checkpoint_file`` itself. The later ones (issue 7, item 1) read a
+crafted file that unpickles to ``open(marker, 'w')``: if any loader unpickles it without
+``weights_only=True``, the marker appears. They run with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
+(fixture ``unsafe_default``), the setting users export to make mmengine 0.10 resume under
+torch >= 2.6: it turns every ``torch.load`` that does not pass ``weights_only`` explicitly into
+an unsafe load (``test_control_...`` shows mmengine's own loader then runs the payload). So
+they fail if any reading path falls back to such a call.
 """
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from torch.utils.data import Dataset
 
-import hardening_helpers as hh
 import kd_transfer  # noqa: F401
-from kd_transfer.safe_load import UnsafeCheckpointError
+from kd_transfer.safe_load import UnsafeCheckpointError, load_checkpoint_file
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 
-@pytest.fixture(autouse=True)
+class _Points(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return dict(x=torch.randn(4, generator=g), y=torch.tensor(float(i % 2)))
+
+
+class _Linear(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x, y, mode='loss'):
+        out = self.fc(x).squeeze(-1)
+        return dict(loss=((out - y) ** 2).mean()) if mode == 'loss' else out
+
+
+def _runner(work_dir, max_iters, resume=False, load_from=None):
+    from mmengine.runner import Runner
+    torch.manual_seed(0)  # the same initial weights for every runner
+    return Runner(
+        model=_Linear(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=_Points(), batch_size=2,
+                              sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', by_epoch=False, milestones=[3]),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2),
+                           logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0), resume=resume, load_from=load_from)
+
+
+@pytest.fixture(scope='module')
+def runner_ckpt(tmp_path_factory):
+    work = tmp_path_factory.mktemp('runner')
+    _runner(work, 4).train()  # checkpoints at iterations 2 and 4
+    return work, work / 'iter_2.pth'
+
+
+def test_plain_torch_load_refuses_runner_checkpoint_without_kd_transfer(runner_ckpt):
+    """The failure this module fixes: stock torch 2.14 + mmengine cannot load its checkpoint."""
+    _, ckpt = runner_ckpt
+    code = f'import torch; torch.load({str(ckpt)!r}, weights_only=True)'
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert res.returncode != 0 and 'HistoryBuffer' in res.stderr
+
+
+def test_runner_resumes_from_its_checkpoint_with_weights_only(runner_ckpt, tmp_path):
+    work, ckpt = runner_ckpt
+    state = load_checkpoint_file(str(ckpt))
+    assert state['meta']['iter'] == 2 and 'message_hub' in state
+    runner = _runner(tmp_path, 4, resume=True, load_from=str(ckpt))
+    runner.train()
+    assert runner.iter == 4
+    # a run stopped at iteration 2 and resumed ends with the weights of the uninterrupted run
+    straight = load_checkpoint_file(str(work / 'iter_4.pth'))['state_dict']
+    for name, value in runner.model.state_dict().items():
+        assert torch.equal(value, straight[name]), name
+
+
+def test_load_from_restores_weights(runner_ckpt, tmp_path):
+    _, ckpt = runner_ckpt
+    runner = _runner(tmp_path, 2, load_from=str(ckpt))
+    runner.load_or_resume()
+    saved = load_checkpoint_file(str(ckpt))['state_dict']
+    torch.testing.assert_close(runner.model.state_dict()['fc.weight'], saved['fc.weight'])
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def test_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'x': _RunsCode(marker)}, evil)
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth') as err:
+        load_checkpoint_file(str(evil))
+    assert 'system' in str(err.value)  # says what was refused
+    # mmengine's own loading path (what Runner.resume / load_from use) is routed through it
+    from mmengine.runner.checkpoint import _load_checkpoint
+    with pytest.raises(UnsafeCheckpointError):
+        _load_checkpoint(str(evil), map_location='cpu')
+    assert not marker.exists()
+
+
+def test_getattr_is_allowed_only_for_history_buffer_methods(tmp_path):
+    """The restricted getattr stand-in refuses other owners and names."""
+    import pickle
+    from kd_transfer.safe_load import _history_buffer_getattr
+    from mmengine.logging.history_buffer import HistoryBuffer
+    assert _history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError):
+        _history_buffer_getattr(HistoryBuffer, '__init__')
+    with pytest.raises(pickle.UnpicklingError):
+        _history_buffer_getattr(os, 'system')
+
+
+def test_missing_and_truncated_checkpoints_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_checkpoint_file(str(tmp_path / 'nope.pth'))
+    good = tmp_path / 'good.pth'
+    torch.save({'w': torch.randn(100, 100)}, good)
+    bad = tmp_path / 'truncated.pth'
+    bad.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(RuntimeError, match='truncated.pth'):
+        load_checkpoint_file(str(bad))
+
+
+# --- every reading path, under TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (``unsafe_default``) ---
+
+
+@pytest.fixture
 def unsafe_default(monkeypatch):
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
@@ -45,6 +173,7 @@ def _calls(tree: ast.AST):
             yield owner, name, node
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_every_load_in_the_code_base_is_weights_only():
     """Static check of kd_transfer/ and tools/: ``torch.load`` always passes
     ``weights_only=True`` (or, for torch < 2.4, kd_transfer's ``RESTRICTED_PICKLE`` module);
@@ -85,6 +214,7 @@ def test_every_load_in_the_code_base_is_weights_only():
     assert WEIGHT_INITIALIZERS.get('Pretrained') is StrictPretrainedInit
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_control_upstream_loader_runs_the_payload(tmp_path):
     """What the protection prevents: mmengine's own local loader (``torch.load`` without
     ``weights_only``) executes the crafted checkpoint under this environment."""
@@ -94,6 +224,7 @@ def test_control_upstream_loader_runs_the_payload(tmp_path):
     assert marker_of(evil).exists()
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_teacher_checkpoint(tmp_path):
     from mmengine.registry import MODELS
     teacher = MODELS.build(dict(type='KDClassifier', backbone=dict(type='CifarResNet', depth=14)))
@@ -106,6 +237,7 @@ def test_teacher_checkpoint(tmp_path):
     assert not marker_of(evil).exists()
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_export_input(tmp_path):
     from kd_transfer.export import ExportError, export_backbone
     from kd_transfer.models import build_arch
@@ -119,6 +251,7 @@ def test_export_input(tmp_path):
 
 
 @pytest.mark.parametrize('target', ['CifarResNet', 'mmdet ResNet'])
+@pytest.mark.usefixtures('unsafe_default')
 def test_init_cfg_pretrained_checkpoint(tmp_path, target):
     """``model.backbone.init_cfg.checkpoint`` of a transfer config (our architectures and the
     upstream ResNet the resnet18 configs use) goes through mmengine's ``PretrainedInit``."""
@@ -138,6 +271,7 @@ def test_init_cfg_pretrained_checkpoint(tmp_path, target):
     assert not marker_of(evil).exists()
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_report_reads_backbone_provenance(tmp_path):
     from kd_transfer.report import ReportError, read_provenance
     evil = crafted(tmp_path / 'exported.pth')
@@ -146,6 +280,7 @@ def test_report_reads_backbone_provenance(tmp_path):
     assert not marker_of(evil).exists()
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_train_resume_file(tmp_path, cls_config, train_tool):
     """``tools/train.py CONFIG --resume EVIL``: the run is built, then refuses to resume."""
     cfg = cls_config(iters=2)
@@ -156,6 +291,7 @@ def test_train_resume_file(tmp_path, cls_config, train_tool):
     assert not list((tmp_path / 'work').glob('*.pth'))
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_test_tool_checkpoint(tmp_path, cls_config):
     """``tools/test.py CONFIG EVIL`` (mmengine's ``load_from``)."""
     cfg = cls_config(iters=2)
@@ -165,6 +301,7 @@ def test_test_tool_checkpoint(tmp_path, cls_config):
     assert not marker_of(evil).exists()
 
 
+@pytest.mark.usefixtures('unsafe_default')
 def test_resume_does_not_execute_config_text_stored_in_the_checkpoint(tmp_path):
     """A checkpoint of tensors and strings only passes ``weights_only``, but mmengine's
     ``Runner.resume`` runs ``Config.fromstring(meta['config'])`` (Python) to read the GPU

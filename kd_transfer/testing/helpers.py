@@ -1,11 +1,12 @@
-"""Shared pieces of the hardening tests (also imported by their training subprocesses).
+"""Shared pieces of the tests (also imported by their training subprocesses).
 
 * :class:`RunsCode`: an object whose unpickling creates a marker file (a crafted checkpoint);
 * :func:`write_cls_config`: a classification distillation config shrunk to seconds on the
   synthetic CIFAR-100 data (``_base_`` = a real ``configs/distill/cifar100/*.py`` file);
 * :func:`start_tool` / :func:`start_command`: ``tools/*.py`` (or a shell script) in a
   subprocess with one thread, in its own session (:func:`kill_leftovers` cleans up);
-* ``python hardening_helpers.py stall-after-checkpoint MARKER STEP tools/train.py ARGS``:
+* :func:`free_port`: a TCP port for torchrun's rendezvous in multi-process tests;
+* ``python -m kd_transfer.testing.helpers stall-after-checkpoint MARKER STEP tools/train.py ARGS``:
   train, and after checkpoint ``STEP`` has been written (``last_checkpoint`` included) touch
   ``MARKER`` and hang, so that the test can SIGKILL the run at that exact point;
 * ``HardeningFrozenBNHook``: keeps every BatchNorm in eval mode (the distributed test).
@@ -19,8 +20,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for torchrun's rendezvous in multi-process tests)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 class RunsCode:
@@ -86,7 +94,7 @@ auto_scale_lr = dict(enable=True, base_batch_size={batch_size})  # the test's lr
 def load_tool(name: str):
     """``tools/<name>.py`` imported as a module (to call its ``main(argv)`` in-process)."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location(f'hardening_tool_{name}',
+    spec = importlib.util.spec_from_file_location(f'kd_transfer_test_tool_{name}',
                                                   REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -94,9 +102,9 @@ def load_tool(name: str):
 
 
 def tool_env(**extra) -> dict:
-    """Environment of a tool subprocess: one thread, this directory importable."""
+    """Environment of a tool subprocess: one thread, this repository's kd_transfer imported."""
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    env['PYTHONPATH'] = os.pathsep.join([str(HERE), str(REPO), env.get('PYTHONPATH', '')])
+    env['PYTHONPATH'] = os.pathsep.join([str(REPO), env.get('PYTHONPATH', '')])
     env.update(extra)
     return env
 

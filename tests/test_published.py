@@ -8,7 +8,7 @@ from kd_transfer.models import ARCHS
 from kd_transfer.published import (PUBLISHED, cls_dataset_name, published_alone_top1,
                                    published_entry, published_pairs, published_top1)
 
-CONFIGS = Path(__file__).parents[2] / 'configs' / 'distill'
+CONFIGS = Path(__file__).parents[1] / 'configs' / 'distill'
 
 
 @pytest.mark.parametrize('key,value', [

@@ -13,6 +13,8 @@ from kd_transfer.resume import ResumeError, find_resume_checkpoint
 from kd_transfer.safe_load import load_checkpoint_file
 from kd_transfer.strict_load import CheckpointMismatchError
 
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
+
 
 def _touch(path, seconds_ago=0.0):
     path.write_bytes(b'')

@@ -1,6 +1,6 @@
 """Issue 7, item 2: nothing lost -- atomic writes, and no silent overwrite of an output.
 
-mmengine checkpoints killed mid-write: tests/test_foundation/test_fileio.py. Here: an exported
+mmengine checkpoints killed mid-write: tests/test_fileio.py. Here: an exported
 backbone and a report whose writer is SIGKILLed half-way, and every tool that writes an output
 refusing to replace an existing one without ``--force`` (byte-for-byte untouched).
 """
@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import hardening_helpers as hh
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
+
 
 
 # ------------------------------------------------------------------- killed mid-write

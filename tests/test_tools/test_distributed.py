@@ -4,26 +4,23 @@ FitNets resnet14 -> resnet8: the regressor (conv + BatchNorm) is a learnable con
 lives inside the Distiller, i.e. inside the module DDP wraps, so its gradients must be
 averaged across ranks like the student's.
 """
-import socket
 
+import pytest
 import torch
 
-import hardening_helpers as hh
 from kd_transfer.safe_load import load_checkpoint_file
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 #: float32 sums of 2 + 2 samples all-reduced vs. 4 samples at once: measured max |diff| of
 #: 3e-8 after 3 SGD steps; one step moves the weights by > 1e-4.
 ATOL, RTOL = 1e-6, 1e-5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def test_two_gloo_processes_match_one_process_with_the_same_total_batch(
-        tmp_path, synthetic_data, teacher14):
+        tmp_path, synthetic_data, teacher14, free_port):
     """``tools/dist_train.sh CFG 2`` with 2 images per rank vs ``tools/train.py CFG`` with 4.
 
     Data order: ``DefaultSampler(shuffle=False)`` gives rank r the indices r, r+2, ..., so
@@ -39,7 +36,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_total_batch(
     images), so a parameter that DDP did not average would follow rank 0 alone and miss the
     tolerance by orders of magnitude.
     """
-    extra = ("custom_imports = dict(imports=['kd_transfer', 'hardening_helpers'], "
+    extra = ("custom_imports = dict(imports=['kd_transfer', 'kd_transfer.testing.helpers'], "
              'allow_failed_imports=False)\n'
              "custom_hooks = [dict(type='FiniteLossHook'), dict(type='HardeningFrozenBNHook')]\n")
     cfg = hh.write_cls_config(tmp_path / 'cfg.py', synthetic_data / 'cifar100', teacher14,
@@ -47,7 +44,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_total_batch(
                               augment=False, shuffle=False, deterministic=True, extra=extra)
     two = hh.start_command(['bash', hh.REPO / 'tools' / 'dist_train.sh', cfg, 2, '--work-dir',
                             tmp_path / 'two', '--cfg-options', 'train_dataloader.batch_size=2'],
-                           tmp_path / 'two.log', PORT=str(_free_port()))
+                           tmp_path / 'two.log', PORT=str(free_port))
     one = hh.start_tool([hh.REPO / 'tools' / 'train.py', cfg, '--work-dir', tmp_path / 'one'],
                         tmp_path / 'one.log')
     hh.finish(one, tmp_path / 'one.log')

@@ -23,7 +23,9 @@ import kd_transfer  # noqa: F401
 from kd_transfer.guards import get_rng_state, set_rng_state
 from kd_transfer.safe_load import load_checkpoint_file
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _draws():

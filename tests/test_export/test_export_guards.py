@@ -11,9 +11,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import hardening_helpers as hh
 from kd_transfer.export import ExportError, export_backbone, format_summary, read_scalars
 from kd_transfer.safe_load import load_checkpoint_file
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 
 def _student(tmp_path, name='student.pth', arch='resnet8'):

@@ -8,8 +8,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import hardening_helpers as hh
 from kd_transfer.strict_load import CheckpointMismatchError, check_checkpoint_fits
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 
 def _model(cfg_path, **student):

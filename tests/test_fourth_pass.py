@@ -313,7 +313,7 @@ def test_indices_larger_than_the_dataset_is_refused(tmp_path, cls_config, train_
 
 def test_empty_test_set_is_named(tmp_path, cls_config, synthetic_data):
     """N50: tools/test.py on a test set without images ended in a ZeroDivisionError."""
-    from hardening_helpers import load_tool
+    from kd_transfer.testing.helpers import load_tool
     cfg = cls_config(extra='test_dataloader.update(dataset=dict(data_root='
                      f'{str(synthetic_data / "cifar100")!r}, indices=0))\n')
     ckpt = tmp_path / 'any.pth'

@@ -5,10 +5,13 @@ The ReviewKD-hook detection run's resume is tested in tests/test_hooks/test_revi
 """
 import signal
 
+import pytest
 import torch
 
-import hardening_helpers as hh
 from kd_transfer.safe_load import load_checkpoint_file
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 TRAIN = hh.REPO / 'tools' / 'train.py'
 
@@ -32,8 +35,8 @@ def test_killed_epoch_based_distillation_resumes_bit_for_bit(tmp_path, synthetic
                               method='reviewkd', epochs=2, num_images=12, deterministic=True)
     a, b, marker = tmp_path / 'A', tmp_path / 'B', tmp_path / 'B.epoch1'
     straight = hh.start_tool([TRAIN, cfg, '--work-dir', a], tmp_path / 'A.log')
-    killed = hh.start_tool([hh.HERE / 'hardening_helpers.py', 'stall-after-checkpoint', marker,
-                            1, TRAIN, cfg, '--work-dir', b], tmp_path / 'B.log')
+    killed = hh.start_tool(['-m', 'kd_transfer.testing.helpers', 'stall-after-checkpoint',
+                            marker, 1, TRAIN, cfg, '--work-dir', b], tmp_path / 'B.log')
     hh.wait_for(marker, killed)
     killed.send_signal(signal.SIGKILL)
     killed.wait()

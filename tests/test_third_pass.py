@@ -4,6 +4,8 @@ import argparse
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
+
 
 def test_export_refuses_a_normalisation_on_the_0_1_scale():
     from kd_transfer.normalisation import record

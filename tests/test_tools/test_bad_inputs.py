@@ -1,7 +1,7 @@
 """Issue 7, item 5: bad inputs stop with an error naming the file / field and what was expected.
 
 Already covered elsewhere (not repeated): ``load_checkpoint_file`` on missing / truncated files
-(tests/test_foundation/test_safe_load.py), a teacher checkpoint of another architecture
+(tests/test_safe_load.py), a teacher checkpoint of another architecture
 (tests/test_models/test_distiller.py), exporter inputs (tests/test_export), the distillation
 losses' own ``setup`` checks (tests/test_distill). Here the same faults arrive through the
 user's entry points: tools/train.py, tools/test.py, a config's ``init_cfg`` and datasets.
@@ -16,9 +16,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import hardening_helpers as hh
 from kd_transfer.guards import check_datasets
+from kd_transfer.testing import helpers as hh
 from kd_transfer.tiny import tiny_overrides
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 CONFIGS = hh.REPO / 'configs'
 VOC_DET = CONFIGS / 'transfer/det/faster-rcnn_resnet18_fpn_voc07.py'

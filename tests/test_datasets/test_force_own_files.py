@@ -7,8 +7,12 @@ in it is listed there.
 """
 import json
 
-import hardening_helpers as hh
+import pytest
+
 from kd_transfer.datasets.atomic import MANIFEST
+from kd_transfer.testing import helpers as hh
+
+pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')
 
 ARGS = ['--num-train', '2', '--num-val', '1', '--image-size', '32', '--cifar-train', '2',
         '--cifar-test', '1']
