@@ -1,6 +1,7 @@
 """Fault pass driver (in-process, to spare the slow imports): issue 13's export / data /
 report cases and new ones.  Usage: PYTHONPATH=. python docs/fault_pass/cases.py SCRATCH
-(SCRATCH as in listed.sh).  Prints one block per case: exit / exception and output tail."""
+(SCRATCH as in listed.sh; N15 runs only when /tmp/fp_tiny is a full-able tmpfs:
+`mount -t tmpfs -o size=1m tmpfs /tmp/fp_tiny`).  Prints one block per case: exit / exception and output tail."""
 import contextlib, copy, importlib.util, io, json, os, pickle, shutil, sys, traceback
 from pathlib import Path
 

@@ -32,3 +32,29 @@ def test_nan_before_any_checkpoint_does_not_advise_resuming(tmp_path):
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
     with pytest.raises(NonFiniteLossError, match=r'iter_2\.pth\. .*or resume from that checkpoint'):
         FiniteLossHook().after_train_iter(runner, 0, outputs=nan)
+
+
+def test_missing_base_names_the_config(tmp_path):
+    """mmengine's error named only the missing file, not the config inheriting it."""
+    from kd_transfer.launch import read_config
+    cfg = tmp_path / 'child.py'
+    cfg.write_text("_base_ = './not_there.py'\n")
+    with pytest.raises(FileNotFoundError, match=r"config '.*child\.py' inherits '.*not_there\.py' "
+                                                r'\(through _base_\), which does not exist'):
+        read_config(str(cfg))
+
+
+def test_voc_name_with_white_space_is_refused(tmp_path):
+    """mmdet's XMLDataset compares ``<name>`` unstripped: ' dog ' is not 'dog' and the object
+    was dropped, while the check (which stripped it) let the file pass."""
+    from kd_transfer.datasets.layout import check_voc_annotation
+    xml = tmp_path / 'a.xml'
+    obj = ('<object><name>{}</name><difficult>0</difficult><bndbox><xmin>1</xmin><ymin>1</ymin>'
+           '<xmax>5</xmax><ymax>5</ymax></bndbox></object>')
+    body = '<annotation><size><width>8</width><height>8</height></size>{}</annotation>'
+    xml.write_text(body.format(obj.format('dog')))
+    assert check_voc_annotation(xml, ('cat', 'dog')) == 1
+    xml.write_text(body.format(obj.format('\n   dog  \n')))
+    with pytest.raises(ValueError, match=r"a\.xml: object 0 <name> '\\n   dog  \\n' has white "
+                                         r"space around 'dog'"):
+        check_voc_annotation(xml, ('cat', 'dog'))
