@@ -102,7 +102,8 @@ def load_source(path: str) -> Any:
     """
     import kd_transfer  # noqa: F401  (allow-lists mmengine's checkpoint types)
     if not osp.isfile(path):
-        raise ExportError(f'source checkpoint {path!r} does not exist (expected a file '
+        what = 'is a directory' if osp.isdir(path) else 'does not exist'
+        raise ExportError(f'source checkpoint {path!r} {what} (expected a file '
                           'written by torch.save)')
     try:
         from .safe_load import safe_torch_load  # weights-only on every supported torch

@@ -205,14 +205,17 @@ class FiniteLossHook(Hook):
                  else 'on another rank (this rank: ' +
                  ', '.join(f'{k}={v:.4g}' for k, v in terms.items()) + ')')
         teacher = teacher_diagnosis(runner)
+        last = _last_checkpoint(runner.work_dir)
+        restart = ('start again' if last.startswith('no checkpoint') else
+                   'resume from that checkpoint')
         advice = (f'{teacher[:1].upper()}{teacher[1:]}. Lowering the learning rate will not '
                   'help: fix the teacher, then '
                   'start again' if teacher else 'Lower the learning rate or the loss weights, '
-                  'or resume from that checkpoint')
+                  f'or {restart}')
         raise NonFiniteLossError(
             f'non-finite loss at iteration {it} (epoch {epoch}, batch '
             f'{batch_idx}): {where}. Training stopped before this iteration was checkpointed; '
-            f'{_last_checkpoint(runner.work_dir)}. {advice}.')
+            f'{last}. {advice}.')
 
     def after_train_epoch(self, runner) -> None:
         self._check(runner)

@@ -21,12 +21,24 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def read_config(path: str) -> Config:
+    """``Config.fromfile``, naming the config when a file it inherits is missing."""
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError as err:
+        missing = getattr(err, 'filename', None)
+        if not missing or osp.abspath(missing) == osp.abspath(path):
+            raise
+        raise FileNotFoundError(f'config {path!r} inherits {osp.normpath(missing)!r} '
+                                '(through _base_), which does not exist') from err
+
+
 def load_config(args: argparse.Namespace) -> Config:
     """Read the config, apply ``--cfg-options`` and fill launcher / work_dir."""
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'config file {args.config!r} does not exist')
     import kd_transfer  # noqa: F401  (safe checkpoint loading + registration)
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     if args.cfg_options:
         from .cfg_options import check_cfg_options
         check_cfg_options(cfg, args.cfg_options, args.config)

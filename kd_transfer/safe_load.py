@@ -206,7 +206,8 @@ def load_checkpoint_file(filename: str, map_location: Optional[Any] = None) -> A
     """
     filename = osp.expanduser(str(filename))
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename!r} does not exist (expected a file '
+        what = 'is a directory' if osp.isdir(filename) else 'does not exist'
+        raise FileNotFoundError(f'checkpoint {filename!r} {what} (expected a file '
                                 'written by torch.save)')
     try:
         return safe_torch_load(filename, map_location)

@@ -78,9 +78,14 @@ def check_voc_annotation(path: PathLike, classes: Optional[Sequence[str]] = None
                              f'{text!r}')
     objects = root.findall('object')
     for i, obj in enumerate(objects):
-        name = (obj.findtext('name') or '').strip()
+        raw = obj.findtext('name') or ''
+        name = raw.strip()
         if not name:
             raise ValueError(f'VOC annotation {path}: object {i} has no <name>')
+        if classes is not None and name in classes and raw != name:
+            raise ValueError(f'VOC annotation {path}: object {i} <name> {raw!r} has white space '
+                             f'around {name!r}; mmdet compares the text as it is and would '
+                             'drop the object silently')
         if classes is not None and name not in classes:
             raise ValueError(f'VOC annotation {path}: object {i} <name> {name!r} is not one of '
                              f'the dataset classes ({", ".join(classes)}); mmdet would drop '
