@@ -127,7 +127,7 @@ def load_config(path: str) -> dict:
     """
     import ast
 
-    from ..export import parse_config_text
+    from ..config_text import parse_config_text
     try:
         with open(path, encoding='utf-8') as f:
             text = f.read()
