@@ -123,11 +123,20 @@ class FiniteLossHook(Hook):
 
     After every training iteration the logged loss terms (the entries of ``train_step``'s
     ``outputs`` whose name contains ``'loss'``, as mmengine's ``parse_losses`` sums) are
-    checked; in distributed runs the verdict is all-reduced so every rank stops at the same
-    iteration. The hook runs before mmengine's ``CheckpointHook`` (priority ``VERY_HIGH``),
-    so the checkpoint of the failing iteration is never written and ``last_checkpoint`` keeps
-    pointing at the last good one. ``before_save_checkpoint`` also refuses to save a state
-    dict holding NaN / Inf (e.g. a finite loss whose gradient overflowed).
+    recorded with a device-side finiteness flag: no host synchronisation per step on a GPU.
+    The flags are read (one synchronisation; all-reduced in distributed runs so every rank
+    stops at the same iteration) every ``check_interval`` iterations, before every checkpoint
+    is written, before validation and at the end of each epoch and of training. The error
+    names the *first* non-finite iteration of the window. The hook runs before mmengine's
+    ``CheckpointHook`` (priority ``VERY_HIGH``) and checks again in ``before_save_checkpoint``,
+    so no checkpoint of a failing iteration is written and ``last_checkpoint`` keeps pointing
+    at the last good one; ``before_save_checkpoint`` also refuses a state dict holding NaN /
+    Inf (e.g. a finite loss whose gradient overflowed).
+
+    Args:
+        check_interval (int, optional): iterations between two reads of the flags. ``None``
+            (default): every iteration when the losses are on the CPU (reading them costs no
+            synchronisation there), every 50 on an accelerator.
 
     Raises:
         NonFiniteLossError: Names the 1-based iteration (the number of the checkpoint it would
@@ -137,30 +146,60 @@ class FiniteLossHook(Hook):
 
     priority = 'VERY_HIGH'
 
+    def __init__(self, check_interval: Optional[int] = None) -> None:
+        if check_interval is not None and int(check_interval) < 1:
+            raise ValueError(f'FiniteLossHook: check_interval must be >= 1, got {check_interval}')
+        self.check_interval = None if check_interval is None else int(check_interval)
+        # one entry per unchecked iteration: (iter + 1, epoch + 1, batch_idx, names, values)
+        self._pending: List[tuple] = []
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
-        terms: Dict[str, float] = {}
-        device = None
+        names, values, device = [], [], None
         for key, value in (outputs or {}).items():
             if 'loss' not in key:  # what mmengine sums into the loss; not e.g. mmseg's acc_seg,
                 continue           # which is NaN for a crop whose pixels are all ignored
             if isinstance(value, torch.Tensor) and value.numel() == 1:
-                terms[key] = float(value.detach())
+                names.append(key)
+                values.append(value.detach().reshape(()).float())
                 device = value.device
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                terms[key] = float(value)
-        bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
-        anywhere = bool(bad)
+                names.append(key)
+                values.append(float(value))
+        if device is not None:
+            values = torch.stack([v.to(device) if isinstance(v, torch.Tensor)
+                                  else torch.tensor(v, device=device) for v in values])
+        else:
+            values = torch.tensor(values, dtype=torch.float32)
+        self._pending.append((runner.iter + 1, runner.epoch + 1, batch_idx, names, values))
+        interval = self.check_interval or (1 if values.device.type == 'cpu' else 50)
+        if len(self._pending) >= interval:
+            self._check(runner)
+
+    def _check(self, runner) -> None:
+        """Read the pending flags (one synchronisation) and raise at the first bad iteration."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        device = pending[-1][4].device
+        ok = torch.stack([torch.isfinite(p[4]).all() for p in pending])
         if torch.distributed.is_available() and torch.distributed.is_initialized() \
                 and torch.distributed.get_world_size() > 1:
-            if device is None:
-                device = torch.device('cuda', torch.cuda.current_device()) \
-                    if torch.distributed.get_backend() == 'nccl' else 'cpu'
-            flag = torch.tensor([1.0 if bad else 0.0], device=device)
+            if device.type == 'cpu' and torch.cuda.is_available() \
+                    and torch.distributed.get_backend() == 'nccl':
+                device = torch.device('cuda', torch.cuda.current_device())
+            flag = (~ok.all()).float().reshape(1).to(device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            anywhere = bool(flag.item() > 0)
-        if not anywhere:
+            anywhere = flag.to(ok.device)
+        else:
+            anywhere = (~ok.all()).float().reshape(1)
+        read = torch.cat([ok.float(), anywhere]).tolist()  # the one synchronisation
+        if not read[-1]:
             return
+        first = next((i for i, good in enumerate(read[:-1]) if not good), len(pending) - 1)
+        it, epoch, batch_idx, names, values = pending[first]
+        terms = dict(zip(names, values.tolist()))
+        bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
         named = {k: v for k, v in bad.items() if k != 'loss'} or bad
         where = (', '.join(f'{k}={v}' for k, v in named.items()) if bad
                  else 'on another rank (this rank: ' +
@@ -171,11 +210,21 @@ class FiniteLossHook(Hook):
                   'start again' if teacher else 'Lower the learning rate or the loss weights, '
                   'or resume from that checkpoint')
         raise NonFiniteLossError(
-            f'non-finite loss at iteration {runner.iter + 1} (epoch {runner.epoch + 1}, batch '
+            f'non-finite loss at iteration {it} (epoch {epoch}, batch '
             f'{batch_idx}): {where}. Training stopped before this iteration was checkpointed; '
             f'{_last_checkpoint(runner.work_dir)}. {advice}.')
 
+    def after_train_epoch(self, runner) -> None:
+        self._check(runner)
+
+    def before_val_epoch(self, runner) -> None:
+        self._check(runner)
+
+    def after_train(self, runner) -> None:
+        self._check(runner)
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._check(runner)
         for name, value in (checkpoint.get('state_dict') or {}).items():
             if isinstance(value, torch.Tensor) and value.is_floating_point() \
                     and not bool(torch.isfinite(value).all()):

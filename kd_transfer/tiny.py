@@ -15,8 +15,8 @@ What it changes, and nothing else (model, heads, losses, metrics stay the config
 * every string starting with ``data/`` (dataset roots, CocoMetric's ``ann_file``) is moved
   under ``data_root``, which holds ``VOCdevkit/`` and ``coco/`` as ``data/`` would;
 * image sizes: detection ``Resize`` and segmentation ``RandomResize`` / test ``Resize`` to
-  ``image_size``, crops / pads / the segmentor's ``data_preprocessor.size`` to
-  ``image_size // 2``, all divided by the student's ``input_downscale`` exactly as the config
+  ``image_size``, crops / pads / the segmentor's ``data_preprocessor.size`` to ``crop_size``
+  (default ``image_size // 2``), all divided by the student's ``input_downscale`` exactly as the config
   divides the full-size ones;
 * loaders: training batch 2 (the ASPP image-pooling BatchNorm needs more than one value),
   batch 1 otherwise, no worker processes; validation on the first ``num_val`` images;
@@ -76,7 +76,8 @@ def _tiny_pipeline(pipeline: list, size: int, crop: int) -> list:
 
 
 def tiny_overrides(cfg: Config, data_root: str, work_dir: str, checkpoint: Optional[str] = None,
-                   image_size: int = 64, max_iters: int = 2, num_val: int = 4) -> Config:
+                   image_size: int = 64, max_iters: int = 2, num_val: int = 4,
+                   crop_size: Optional[int] = None) -> Config:
     """A copy of ``cfg`` for a tiny CPU run (see the module docstring).
 
     Args:
@@ -88,13 +89,16 @@ def tiny_overrides(cfg: Config, data_root: str, work_dir: str, checkpoint: Optio
         image_size (int): Longest image side (before the student's ``input_downscale``).
         max_iters (int): Training iterations.
         num_val (int): Validation images.
+        crop_size (int, optional): Training crop / pad size before the downscale (default
+            ``image_size // 2``).
 
     Returns:
         Config: The modified copy.
     """
     cfg = copy.deepcopy(cfg)
     down = int(cfg.get('input_downscale', 1))
-    size, crop = max(image_size // down, 8), max(image_size // 2 // down, 8)
+    crop_size = image_size // 2 if crop_size is None else crop_size
+    size, crop = max(image_size // down, 8), max(crop_size // down, 8)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',
                 'test_evaluator'):
         cfg[key] = _move_data_paths(cfg[key], str(data_root))

@@ -3,6 +3,9 @@
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT in the environment of every node.
 # Without a visible GPU the run stops, unless KD_DEVICE=cpu asks for GPUS CPU processes on
 # the gloo backend (kd_transfer/launch.py).
+# CPU runs: tools/train.py re-executes itself once with glibc's malloc thresholds raised
+# (MALLOC_MMAP_THRESHOLD_=32 MiB, MALLOC_TRIM_THRESHOLD_=1 GiB; faster, docs/benchmarks.md);
+# KD_MALLOC=default keeps glibc's defaults (tools/allocator_env.py).
 set -euo pipefail
 if [[ $# -lt 2 ]]; then echo "usage: $0 CONFIG GPUS [train.py args]" >&2; exit 2; fi
 CONFIG=$1

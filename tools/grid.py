@@ -2,7 +2,7 @@
 """Run a whole benchmark grid (classification, export, transfer, hook runs, report) from a spec.
 
     python tools/grid.py SPEC [--work-root DIR] [--dry-run]
-                              [--launcher local|dist] [--gpus N] [--in-process]
+                              [--launcher local|dist] [--gpus N] [--in-process [--jobs N]]
                               [--slurm OUT_DIR --partition P [--gpus-per-node 8]
                                [--cpus-per-task 5] [--time T]]
 
@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--in-process', action='store_true',
                         help="local launcher: call each tool's main() in this process (no "
                         'interpreter start / imports per job; a crash stops the grid)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='with --in-process: N worker processes at once, one torch thread '
+                        'each (jobs start when their dependencies are done)')
     parser.add_argument('--run-job', metavar='NAME', default=None,
                         help='run one job of the grid (what the Slurm scripts call)')
     return parser.parse_args(argv)
@@ -108,7 +111,14 @@ def main(argv=None) -> int:
         print(f'{len(graph)} jobs in {len(arrays)} arrays: run bash '
               f'{osp.join(osp.abspath(args.slurm), "submit.sh")}')
         return 0
-    results = run_graph(graph, root, args.launcher, args.gpus, in_process=args.in_process)
+    if args.jobs > 1:
+        if not args.in_process or args.launcher != 'local':
+            print('grid: error: --jobs needs --in-process (local launcher)', file=sys.stderr)
+            return 2
+        from kd_transfer.grid.pool import run_graph_pool
+        results = run_graph_pool(graph, root, workers=args.jobs)
+    else:
+        results = run_graph(graph, root, args.launcher, args.gpus, in_process=args.in_process)
     report = graph.jobs.get('report')
     if report is not None and results.get('report') == 'done':
         out_dir = report.argv[report.argv.index('--out') + 1]

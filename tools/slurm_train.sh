@@ -7,6 +7,9 @@
 #   given: two jobs sharing a node no longer clash on mmengine's default 29500.
 # * CPUS_PER_TASK defaults to the config's train_dataloader.num_workers + 1 (the workers plus
 #   the training process), at least 2.
+# CPU runs: tools/train.py re-executes itself once with glibc's malloc thresholds raised
+# (MALLOC_MMAP_THRESHOLD_=32 MiB, MALLOC_TRIM_THRESHOLD_=1 GiB; faster, docs/benchmarks.md);
+# KD_MALLOC=default keeps glibc's defaults (tools/allocator_env.py).
 set -euo pipefail
 if [[ $# -lt 3 ]]; then echo "usage: $0 PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args]" >&2; exit 2; fi
 PARTITION=$1

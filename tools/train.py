@@ -11,6 +11,10 @@ import argparse
 import os.path as osp
 import sys
 
+if __name__ == '__main__':  # CPU runs: glibc malloc settings, read at process start (KD_MALLOC)
+    from allocator_env import reexec_with_steady_malloc
+    reexec_with_steady_malloc()
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout too
 
 from kd_transfer.batch_lr import apply_lr_policy  # noqa: E402

@@ -1,55 +1,57 @@
-# The demo's pipeline as a grid (what `make demo` runs, kd_transfer/demo.py), at three seeds:
-# generated "shapes" data, a resnet56 teacher, the resnet20 baseline and resnet20 students
-# distilled with KD, GLD and ReviewKD, their exported backbones in Faster R-CNN (VOC2007 format)
-# and DeepLabV3+ (VOC2007 segmentation), a ReviewKD hook run from a resnet56 Faster R-CNN
-# teacher, and the report.
+# The demo's grid (what `make demo` runs through kd_transfer/demo.py), at three seeds: the
+# generated "shapes" world, a resnet56 teacher, the resnet20 baseline and resnet20 students
+# distilled with KD, their exported backbones in Faster R-CNN (VOC2007 format) and DeepLabV3+
+# (VOC2007 segmentation), the same two from a random backbone (`scratch`: the positive control,
+# which must lose to the pretrained baseline with an interval excluding 0), and the report.
+# GLD / ReviewKD students and the ReviewKD detector hook are left out to fit the CPU budget
+# (configs/grid/paper_cifar100.py has them; the hook's own tests run it).
 #
-#   python tools/grid.py configs/grid/demo.py [--work-root demo_out]
+#   python tools/grid.py configs/grid/demo.py --in-process --jobs 2 [--work-root demo_out]
 #
+# The world (kd_transfer/datasets/synthetic.py): the CIFAR images and the scenes show the same
+# five shapes in the same two tones on the same textured noise, at the same scale once the
+# transfer configs shrink the 160-pixel scenes by the CIFAR students' input_downscale (4); in
+# the scenes the class is the shape alone, what the CIFAR classifier learnt to see.
 # Same config files as on a GPU node; data location, epochs / iterations, image sizes and loader
-# settings are shrunk by the transforms of kd_transfer/grid/derive.py (short_cls: 4 epochs,
-# batch 64; tiny_transfer: kd_transfer/tiny.py's overrides, 80 iterations, 128-pixel images,
-# validation on 40 images). These numbers show that the pipeline runs; they say nothing about
-# the value of a distillation method.
-work_root = 'demo_out/grid'
+# settings are shrunk by the transforms of kd_transfer/grid/derive.py (short_cls;
+# tiny_transfer: kd_transfer/tiny.py's overrides, batch 2 at its own lr). The distillation rows
+# are reported with their intervals, whatever they show: on this data and these schedules they
+# say little about the value of a distillation method.
+work_root = 'demo_out'
 seeds = [0, 1, 2]
 
 _data = '{work_root}/data'
 setup = [
     dict(name='data',
          argv=['{python}', '{repo}/tools/make_synthetic_data.py', _data, '--seed', '0',
-               '--num-train', '160', '--num-val', '40', '--image-size', '128',
+               '--num-train', '200', '--num-val', '50', '--image-size', '160',
                '--cifar-train', '2000', '--cifar-test', '500', '--force'],
          outputs=[_data + '/cifar100/cifar-100-python/train', _data + '/VOCdevkit/VOC2007']),
 ]
 
 classification = dict(
     config_dir='configs/distill/cifar100',
-    methods=['kd', 'gld', 'reviewkd'],
+    methods=['kd'],
     pairs=[('resnet56', 'resnet20')],
     teacher_seed=0,
-    derive=dict(type='short_cls', data_root=_data + '/cifar100', epochs=4, batch=64))
+    # 12 epochs: at 8 (lr step at 6) one seed in three stopped at 72.8 % top-1 (others 90.8,
+    # 96.4) and its detector at 35.9 AP (others 56.0, 54.0); at 12 that seed reaches 94.8 %
+    derive=dict(type='short_cls', data_root=_data + '/cifar100', epochs=12, batch=64))
 
-_tiny = dict(type='tiny_transfer', data_root=_data, image_size=128, max_iters=80, num_val=40,
-             warmup_iters=20)
-_det = dict(_tiny, lr=0.02, rcnn_samples=128)
-_seg = dict(_tiny, lr=0.01)
+# batch 2 at its own lr (0.02 made Faster R-CNN diverge; at 0.01 one random-backbone run in
+# three still did without gradient clipping); 100 proposals per test image
+_tiny = dict(type='tiny_transfer', data_root=_data, image_size=160, num_val=50)
+_det = dict(_tiny, max_iters=100, lr=0.01, warmup_iters=20, rcnn_samples=64, test_proposals=100,
+            clip_grad=10)
+_seg = dict(_tiny, max_iters=400, lr=0.005, warmup_iters=30, crop_size=160)
 transfer = [
     dict(name='det_voc07', config='configs/transfer/det/faster-rcnn_{student}_fpn_voc07.py',
-         students=['resnet20'], derive=_det),
+         students=['resnet20'], derive=_det, scratch=True),
     dict(name='seg_voc07', config='configs/transfer/seg/deeplabv3plus_{student}_voc07.py',
-         students=['resnet20'], derive=_seg),
-]
-
-hooks = [
-    dict(name='hook_reviewkd_voc07',
-         config='configs/reviewkd/faster-rcnn_resnet56-resnet20_fpn_voc07.py',
-         teacher=dict(config='configs/transfer/det/faster-rcnn_resnet56_fpn_voc07.py',
-                      backbone='baseline_resnet56', derive=_det),
-         student_backbone='baseline_resnet20',
-         derive=_det),
+         students=['resnet20'], derive=_seg, scratch=True),
 ]
 
 report = dict(note='Generated "shapes" data (tools/make_synthetic_data.py) and tiny CPU '
-              'schedules (configs/grid/demo.py): these numbers show that the pipeline runs end '
-              'to end, they say nothing about the value of any distillation method.')
+              'schedules (configs/grid/demo.py). The positive control (pretrained vs scratch) '
+              'shows that the benchmark detects a real difference; the distillation rows say '
+              'little about the value of a method on real data.')

@@ -11,11 +11,16 @@
   written with Python-2 string opcodes as the originals, so they load with
   ``encoding='bytes'`` (bytes keys) and with ``encoding='latin1'`` (str keys, torchvision).
 
-The detection / segmentation world draws five of the VOC classes, each with its own shape
-and colour (see :data:`DRAWN_CLASSES`) on textured noise; objects never overlap and never
-touch the image border, so boxes, polygons and masks agree exactly. The CIFAR world uses
-ten of the 100 fine classes, one per (shape, colour) pair (see :data:`CIFAR_CLASSES`): a
-classifier must see both the shape and the colour; the other 90 labels never occur.
+One world, two views. The CIFAR images show one object of five shapes in one of two tones
+(warm / cool) on textured noise; its ten classes, one per (shape, tone) pair, use ten of the
+100 fine classes (see :data:`CIFAR_CLASSES`; the other 90 labels never occur), so a classifier
+must see the shape and the tone. The detection / segmentation scenes draw the same five shapes
+as five of the VOC classes (see :data:`DRAWN_CLASSES`), painted in the same two tones chosen at
+random, on the same textured noise, at the scale of the CIFAR objects once a CIFAR student's
+transfer config has shrunk the scene (``input_downscale``): the class of a scene object is its
+shape alone, the thing a classifier pretrained on the CIFAR view has learnt to see (what makes
+pretraining measurably worth something in ``make demo``'s positive control). Objects never
+overlap and never touch the image border, so boxes, polygons and masks agree exactly.
 
 Everything is a function of the seed: image ``i`` of a split depends only on
 ``(seed, split, i)``, and two runs with the same arguments produce identical bytes (with the
@@ -40,16 +45,17 @@ from .class_names import (CIFAR100_COARSE, CIFAR100_FINE, CIFAR100_FINE_TO_COARS
 from .shapes import (paint, polygon_to_coco, rasterize_polygon, shape_polygon,
                      textured_background, to_uint8)
 
-#: (shape, VOC class, COCO category name, RGB colour) of the objects in the VOC/COCO world.
-DRAWN_CLASSES: Tuple[Tuple[str, str, str, Tuple[int, int, int]], ...] = (
-    ('ellipse', 'person', 'person', (220, 50, 50)),
-    ('rectangle', 'car', 'car', (40, 80, 220)),
-    ('triangle', 'bird', 'bird', (235, 205, 40)),
-    ('cross', 'aeroplane', 'airplane', (40, 185, 70)),
-    ('star', 'dog', 'dog', (205, 60, 205)),
-)
-
 _WARM, _COOL = (235, 120, 30), (30, 160, 225)
+#: The two tones of every object, in both views of the world.
+TONES: Tuple[Tuple[int, int, int], ...] = (_WARM, _COOL)
+#: (shape, VOC class, COCO category name) of the objects of the VOC / COCO scenes.
+DRAWN_CLASSES: Tuple[Tuple[str, str, str], ...] = (
+    ('ellipse', 'person', 'person'),
+    ('rectangle', 'car', 'car'),
+    ('triangle', 'bird', 'bird'),
+    ('cross', 'aeroplane', 'airplane'),
+    ('star', 'dog', 'dog'),
+)
 #: (shape, RGB colour, CIFAR-100 fine class) of the ten classes of the CIFAR world.
 CIFAR_CLASSES: Tuple[Tuple[str, Tuple[int, int, int], str], ...] = (
     ('ellipse', _WARM, 'orange'), ('ellipse', _COOL, 'plate'),
@@ -58,6 +64,9 @@ CIFAR_CLASSES: Tuple[Tuple[str, Tuple[int, int, int], str], ...] = (
     ('cross', _WARM, 'tractor'), ('cross', _COOL, 'rocket'),
     ('star', _WARM, 'sunflower'), ('star', _COOL, 'spider'),
 )
+#: Object radius in a scene, as a fraction of the image side: a quarter-size scene
+#: (``input_downscale`` 4) of 160 pixels shows radii of 7 - 12 pixels, the CIFAR objects' 8 - 13.
+SCENE_RADIUS = (0.18, 0.30)
 
 # Independent random streams: image i of stream s is drawn from default_rng([seed, s, i]).
 _STREAMS = {'voc': 1, 'coco_train': 2, 'coco_val': 3, 'cifar_train': 4, 'cifar_test': 5}
@@ -69,7 +78,7 @@ Logger = Callable[[str], None]
 
 # ------------------------------------------------------------------------------- scenes
 def render_scene(rng: np.random.Generator, size: int,
-                 max_objects: int = 4) -> Tuple[np.ndarray, List[dict]]:
+                 max_objects: int = 3) -> Tuple[np.ndarray, List[dict]]:
     """Draw one detection/segmentation image.
 
     Args:
@@ -89,8 +98,9 @@ def render_scene(rng: np.random.Generator, size: int,
         if len(objects) == wanted:
             break
         cls = int(rng.integers(len(DRAWN_CLASSES)))
-        shape, _, _, colour = DRAWN_CLASSES[cls]
-        radius = rng.uniform(0.10, 0.24) * size
+        shape = DRAWN_CLASSES[cls][0]
+        colour = TONES[int(rng.integers(len(TONES)))]  # the tone says nothing of the class
+        radius = rng.uniform(*SCENE_RADIUS) * size
         aspect = rng.uniform(0.55, 1.0)
         angle = rng.uniform(0, 2 * np.pi)
         local = shape_polygon(shape, 0.0, 0.0, radius, angle, aspect)
@@ -108,7 +118,7 @@ def render_scene(rng: np.random.Generator, size: int,
         mask = rasterize_polygon(poly, size, size)
         if mask.sum() < 12:
             continue
-        jitter = rng.uniform(-18, 18, size=3)
+        jitter = rng.uniform(-20, 20, size=3)
         paint(image, mask, np.asarray(colour) + jitter, rng)
         boxes.append((x0, y0, x1, y1))
         objects.append(dict(cls=cls, poly=poly, mask=mask))

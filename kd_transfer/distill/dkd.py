@@ -9,22 +9,21 @@ from .base import DistillLoss, as_float, teacher_like, warmup_factor
 from .names import register_method
 
 
-def _binary_log_probs(logits: Tensor, target_mask: Tensor) -> Tensor:
+def _binary_log_probs(logits: Tensor, labels: Tensor, target_mask: Tensor) -> Tensor:
     """Log of ``[p_target, sum of the other p]`` per row, computed in log space (N x 2)."""
     log_p = F.log_softmax(logits, dim=1)
-    log_target = log_p.gather(1, target_mask.int().argmax(dim=1, keepdim=True))
+    log_target = log_p.gather(1, labels)
     log_other = torch.logsumexp(log_p.masked_fill(target_mask, float('-inf')), dim=1, keepdim=True)
     return torch.cat([log_target, log_other], dim=1)
 
 
-def _non_target_logits(logits: Tensor, target_mask: Tensor) -> Tensor:
+def _non_target_logits(logits: Tensor, labels: Tensor) -> Tensor:
     """The N x (K - 1) logits with the target column removed (exact masking).
 
     A gather with indices ``j + (j >= label)``: static shapes, no device-to-host
     synchronisation (``masked_select`` must count the mask on the host first).
     """
     n, k = logits.shape
-    labels = target_mask.int().argmax(dim=1, keepdim=True)
     cols = torch.arange(k - 1, device=logits.device).expand(n, k - 1)
     return logits.gather(1, cols + (cols >= labels).long())
 
@@ -55,12 +54,15 @@ def dkd_terms(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
                          f'{tuple(labels.shape)}')
     if zs.shape[1] < 2:
         raise ValueError('DKDLoss needs at least 2 classes')
-    mask = F.one_hot(labels.to(zs.device).long(), zs.shape[1]).bool()
+    # a scatter, not F.one_hot: one_hot validates the labels on the host (a device sync)
+    labels = labels.to(zs.device).long().reshape(-1, 1)
+    mask = torch.zeros_like(zs, dtype=torch.bool).scatter_(1, labels, True)
     t = temperature
-    tckd = F.kl_div(_binary_log_probs(zs / t, mask), _binary_log_probs(zt / t, mask),
+    tckd = F.kl_div(_binary_log_probs(zs / t, labels, mask),
+                    _binary_log_probs(zt / t, labels, mask),
                     reduction='batchmean', log_target=True)
-    nckd = F.kl_div(F.log_softmax(_non_target_logits(zs, mask) / t, dim=1),
-                    F.log_softmax(_non_target_logits(zt, mask) / t, dim=1),
+    nckd = F.kl_div(F.log_softmax(_non_target_logits(zs, labels) / t, dim=1),
+                    F.log_softmax(_non_target_logits(zt, labels) / t, dim=1),
                     reduction='batchmean', log_target=True)
     return {'tckd': tckd * t * t, 'nckd': nckd * t * t}
 

@@ -7,9 +7,9 @@ that need it are skipped (``blocked``) and the others still run; the report alwa
 over whatever finished. The same :func:`run_job` runs one job inside a Slurm script.
 
 ``in_process=True`` (``tools/grid.py --in-process``) calls each tool's ``main(argv)`` in this
-process instead, with its output on the console: no interpreter start and no re-import of
-torch / mmdet / mmseg per job (seconds per job on a small machine; what a CPU demo of many short
-runs needs). A crash then stops the grid; the next run resumes it the same way.
+process instead, its output going to the same log file: no interpreter start and no re-import
+of torch / mmdet / mmseg per job (seconds per job on a small machine; what a CPU demo of many
+short runs needs). A crash then stops the grid; the next run resumes it the same way.
 """
 import os
 import os.path as osp
@@ -47,21 +47,32 @@ def log_path(job: Job, root: str) -> str:
     return osp.join(root, '.grid', 'logs', job.name.replace('/', '__') + '.log')
 
 
-def _call_in_process(argv: List[str]) -> int:
-    """Run ``python SCRIPT ARGS`` as ``SCRIPT``'s ``main(ARGS)`` in this process."""
+def _call_in_process(argv: List[str], path: Optional[str] = None) -> int:
+    """Run ``python SCRIPT ARGS`` as ``SCRIPT``'s ``main(ARGS)`` in this process, its stdout
+    and stderr appended to ``path`` (the job's log) when given."""
+    import contextlib
     import runpy
     import traceback
     saved = sys.argv
     sys.argv = list(argv[1:])
-    try:
-        code = runpy.run_path(argv[1], run_name='grid_job')['main'](argv[2:])
-    except SystemExit as err:
-        code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
-    except Exception:  # noqa: BLE001  (a failed job, reported like a non-zero exit)
-        traceback.print_exc()
-        code = 1
-    finally:
-        sys.argv = saved
+    # left open on purpose: loggers a job created (mmengine's) may still hold the stream
+    out = open(path, 'a', buffering=1) if path else None
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            out.write(f'\n$ {" ".join(argv)}  (in-process)\n')
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(out))
+        try:
+            code = runpy.run_path(argv[1], run_name='grid_job')['main'](argv[2:])
+        except SystemExit as err:
+            code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+        except Exception:  # noqa: BLE001  (a failed job, reported like a non-zero exit)
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.argv = saved
+    if out is not None:
+        out.flush()
     return int(code or 0)
 
 
@@ -77,7 +88,8 @@ def run_job(job: Job, root: str, launcher: str = 'local', gpus: Optional[int] = 
         gpus (int, optional): GPUs for ``dist`` (default: the job's).
         log (callable): Where status lines go.
         echo (bool): Also copy the job's output to this process's stdout (Slurm scripts).
-        in_process (bool): Call the tool's ``main`` here (local launcher, Python tools only).
+        in_process (bool): Call the tool's ``main`` here (local launcher, Python tools only;
+            its output goes to the job's log unless ``echo``).
     """
     state = job_state(job)
     if state == 'done' and not job.always:
@@ -96,11 +108,11 @@ def run_job(job: Job, root: str, launcher: str = 'local', gpus: Optional[int] = 
     start = time.time()
     here = in_process and launcher == 'local' and argv[0] == sys.executable and \
         argv[1].endswith('.py')
-    code = _call_in_process(argv) if here else _run_subprocess(argv, path, env, echo)
+    code = _call_in_process(argv, None if echo else path) if here else \
+        _run_subprocess(argv, path, env, echo)
     if code != 0:
-        log(f'    failed (exit {code})' + ('' if here else f'; log: {path}'))
-        if not here:
-            _tail(path, log)
+        log(f'    failed (exit {code}); log: {path}')
+        _tail(path, log)
         return 'failed'
     try:
         if job.kind == 'train':

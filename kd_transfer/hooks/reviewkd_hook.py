@@ -508,6 +508,11 @@ class ReviewKDHook(Hook):
             if not captured:
                 captured.append(output)
 
+        # teacher first: run while the student's autograd graph is alive, it measured slower
+        # on the CPU (cache pressure; the Distiller does the same)
+        with torch.no_grad():
+            t_feats = self.teacher_forward(inputs, data_samples)
+            self._teacher_finite = all_finite(t_feats)  # read by FiniteLossHook on a NaN loss
         handle = get_submodule(student, self.student_features, 'student').register_forward_hook(
             capture)
         try:
@@ -518,9 +523,6 @@ class ReviewKDHook(Hook):
             raise RuntimeError(f'ReviewKDHook: the student\'s {self.student_features!r} did not '
                                'run during loss()')
         s_feats = _as_feature_list(captured[0], f'student {self.student_features}')
-        with torch.no_grad():
-            t_feats = self.teacher_forward(inputs, data_samples)
-            self._teacher_finite = all_finite(t_feats)  # read by FiniteLossHook on a NaN loss
         sync = self._optim_wrapper is None or self._optim_wrapper.should_sync()
         no_sync = getattr(self.abf_forward, 'no_sync', None)
         with nullcontext() if sync or no_sync is None else no_sync():

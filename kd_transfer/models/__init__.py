@@ -10,6 +10,7 @@ import torch.nn as nn
 from mmengine.registry import MODELS
 
 from .arch_base import ArchBase, LinearHead  # noqa: F401 (re-exported)
+from .batch_input import InputsToDevice, same_normalisation  # noqa: F401
 from .cifar_resnet import CifarResNet  # noqa: F401
 from .mobilenetv1 import MobileNetV1  # noqa: F401
 from .mobilenetv2_cifar import CifarMobileNetV2  # noqa: F401

@@ -10,6 +10,7 @@ from mmengine.registry import MODELS
 
 from ..guards import all_finite, nonfinite_tensors, teacher_fault
 from ..safe_load import load_checkpoint_file
+from .batch_input import same_normalisation
 from .classifier import attach_predictions, gt_labels
 
 _PREFIXES = ('student.backbone.', 'backbone.', 'module.')
@@ -89,6 +90,10 @@ class Distiller(BaseModel):
             learn feature shapes for the connectors. Defaults to (32, 32).
         eval_teacher (bool): Also predict with the teacher at validation so its metrics are
             logged beside the student's. Defaults to True.
+        data_preprocessor (dict, optional): Moves the raw batch to the device; defaults to
+            :class:`~kd_transfer.models.batch_input.InputsToDevice` (images only, non-blocking;
+            the data samples stay on the host). Student and teacher normalise with their own
+            preprocessors, once for both when they normalise alike (``shared_input``).
     """
 
     def __init__(self,
@@ -101,7 +106,7 @@ class Distiller(BaseModel):
                  eval_teacher: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=data_preprocessor or dict(type='BaseDataPreprocessor'),
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='InputsToDevice'),
                          init_cfg=init_cfg)
         from ..distill import build_distill_loss
         self.student = MODELS.build(student)
@@ -118,6 +123,9 @@ class Distiller(BaseModel):
                              '(a plain student is a KDClassifier)')
         self.distill_losses = nn.ModuleList(build_distill_loss(cfg) for cfg in distill_losses)
         self.teacher_keys = sorted({k for loss in self.distill_losses for k in loss.teacher_keys})
+        # the same normalisation for both (the usual case): the uint8 batch is normalised once
+        self.shared_input = same_normalisation(self.student.data_preprocessor,
+                                               self.teacher.data_preprocessor)
         self._setup_connectors(tuple(input_size))
 
     def init_weights(self) -> None:
@@ -159,9 +167,9 @@ class Distiller(BaseModel):
     def _preprocess(self, model: nn.Module, inputs, data_samples, training: bool) -> torch.Tensor:
         """Normalise ``inputs`` with ``model``'s own preprocessor.
 
-        Only the images go through it: the Distiller's own preprocessor already moved the data
-        samples to the device, and casting 2 x batch-size samples again costs ~10% of a CIFAR
-        step (measured by tools/benchmarks/cls_distill_speed.py).
+        Only the images go through it: the data samples stay on the host (the labels are moved
+        as one tensor), casting them per sample costs ~10% of a CIFAR step (measured by
+        tools/benchmarks/cls_distill_speed.py).
         """
         return model.data_preprocessor(dict(inputs=inputs, data_samples=None), training)['inputs']
 
@@ -174,7 +182,8 @@ class Distiller(BaseModel):
             samples = attach_predictions(self.student.backbone(s_inputs), data_samples)
             if self.eval_teacher:
                 with torch.no_grad():
-                    t_inputs = self._preprocess(self.teacher, inputs, data_samples, False)
+                    t_inputs = s_inputs if self.shared_input else \
+                        self._preprocess(self.teacher, inputs, data_samples, False)
                     attach_predictions(self.teacher.backbone(t_inputs), samples,
                                        field='teacher_pred_score')
             return samples
@@ -187,7 +196,8 @@ class Distiller(BaseModel):
         # teacher first: running it while the student's autograd graph is alive measured ~10%
         # slower on CPU (cache pressure; tools/benchmarks/cls_distill_speed.py)
         with torch.no_grad():
-            t_inputs = self._preprocess(self.teacher, raw_inputs, data_samples, False)
+            t_inputs = s_inputs if self.shared_input else \
+                self._preprocess(self.teacher, raw_inputs, data_samples, False)
             teacher = self.teacher.backbone.forward_features(t_inputs)
         student = self.student.backbone.forward_features(s_inputs)
         teacher = {k: teacher[k] for k in self.teacher_keys}

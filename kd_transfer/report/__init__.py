@@ -15,7 +15,10 @@ earlier stages wrote to disk:
 * a detection / segmentation run is identified by the exported backbone it starts from
   (``model.backbone.init_cfg.checkpoint``), whose ``meta['kd_transfer']`` provenance names the
   architecture, method and teacher; a run with a ``ReviewKDHook`` is a detector-level
-  distillation (method ``reviewkd-det``).
+  distillation (method ``reviewkd-det``); a run without a backbone checkpoint trains its
+  backbone from random weights (method ``scratch``, the config's backbone architecture): the
+  positive control, whose gap to the pretrained baseline gets its own section
+  (:mod:`kd_transfer.report.control`).
 
 Results are grouped into one row per student (backbone, method, teacher and, for hyper-parameter
 sweeps, the swept setting), pooled over seeds only where the configs differ in nothing but the
@@ -29,10 +32,11 @@ All metrics are reported in percent (ECE too; mmdet's AP in [0, 1] is scaled by 
 The package, by job: :mod:`.columns` (the metric columns and file names), :mod:`.reading`
 (log, config and provenance files), :mod:`.identity` (what a run is), :mod:`.runs` (finding and
 loading run directories), :mod:`.summary` (rows, deltas, sweeps), :mod:`.render` (report.md /
-.csv / .json text), :mod:`.plots`, :mod:`.write` (writing all or nothing, :func:`build_report`).
+.csv / .json text), :mod:`.plots`, :mod:`.control` (the positive
+control), :mod:`.write` (writing all or nothing, :func:`build_report`).
 """
 from .columns import (CLASSIFIER_TYPES, COLUMN_BY_KEY, COLUMNS, DISTILLER_TYPES,
-                      PROVENANCE_COLUMNS, REPORT_FILES, TIMESTAMP_RE, TMP_PREFIX,
+                      PROVENANCE_COLUMNS, REPORT_FILES, SCRATCH_METHOD, TIMESTAMP_RE, TMP_PREFIX,
                       TRANSFER_COLUMNS, VAL_KEYS, Column, ReportError)
 from .identity import DATASET_TYPES, METRIC_TYPES, Run, arch_name
 from .reading import (ScalarLog, load_config, read_provenance, read_scalars,
@@ -44,7 +48,8 @@ from .write import build_report, write_report
 
 __all__ = [
     'CLASSIFIER_TYPES', 'COLUMN_BY_KEY', 'COLUMNS', 'DISTILLER_TYPES', 'PROVENANCE_COLUMNS',
-    'REPORT_FILES', 'TIMESTAMP_RE', 'TMP_PREFIX', 'TRANSFER_COLUMNS', 'VAL_KEYS', 'Column',
+    'REPORT_FILES', 'SCRATCH_METHOD', 'TIMESTAMP_RE', 'TMP_PREFIX', 'TRANSFER_COLUMNS',
+    'VAL_KEYS', 'Column',
     'ReportError', 'DATASET_TYPES', 'METRIC_TYPES', 'Run', 'arch_name', 'ScalarLog',
     'load_config', 'read_provenance', 'read_scalars', 'read_text_log_progress', 'render_csv',
     'render_markdown', 'report_dict', 'collect_runs', 'discover_run_dirs', 'load_run', 'Report',

@@ -4,6 +4,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from . import control
+
 #: Name of an mmengine launch directory (``Runner.timestamp``).
 TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
 
@@ -17,6 +19,10 @@ PROVENANCE_COLUMNS: Tuple[Tuple[str, str], ...] = (
     ('source_format', 'Backbone from'),
     ('normalisation', 'Normalisation'),
 )
+
+#: Method of a transfer run whose backbone starts from random weights (no
+#: ``model.backbone.init_cfg.checkpoint``): the from-scratch arm of the positive control.
+SCRATCH_METHOD = control.SCRATCH
 
 REPORT_FILES = ('report.md', 'report.csv', 'report.json')
 #: Prefix of the temporary directory a report is rendered into (inside ``--out``).

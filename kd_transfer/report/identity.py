@@ -9,7 +9,7 @@ from ..hooks import distill_hook_method
 from ..hooks.backbone_record import read_record
 from ..models.names import arch_short_name
 from . import columns
-from .columns import CLASSIFIER_TYPES, DISTILLER_TYPES, ReportError
+from .columns import CLASSIFIER_TYPES, DISTILLER_TYPES, SCRATCH_METHOD, ReportError
 from .published import cls_dataset_of
 from .reading import read_provenance
 
@@ -243,9 +243,14 @@ def _identify_transfer(run: Run, cfg: dict) -> None:
                                  'from the train-time record (backbone_record.json)')
         return
     ckpt = _backbone_checkpoint(model)
-    if ckpt is None:
-        run.status, run.reason = 'unidentified', (
-            'no backbone checkpoint (model.backbone.init_cfg.checkpoint) in the config')
+    if ckpt is None:  # random backbone: the from-scratch arm of the positive control
+        run.arch = arch_name(model.get('backbone'), f'{run.config_file}: model.backbone')
+        run.method = SCRATCH_METHOD
+        for hook in cfg.get('custom_hooks') or []:
+            det_method = distill_hook_method(hook.get('type')) if isinstance(hook, dict) else None
+            if det_method:
+                run.method = f'{SCRATCH_METHOD}+{det_method}'
+                run.teacher = _config_stem(hook.get('teacher_config'))
         return
     path = osp.expanduser(ckpt)
     if not osp.isabs(path) and not osp.exists(path) and \

@@ -3,7 +3,7 @@ import csv
 import io
 from typing import List, Optional, Sequence
 
-from . import columns
+from . import columns, control
 from .cells import MISSING, STATS_TEXT, csv_header, csv_values, fmt_value, format_cell
 from .cells import fmt as _fmt
 from .columns import COLUMN_BY_KEY, COLUMNS, TRANSFER_COLUMNS, Column
@@ -56,6 +56,7 @@ def render_markdown(report: Report) -> str:
     out += [_md_table(header, lines, ['---'] * 4 + ['---:'] * (len(header) - 4)) if lines
             else 'No finished run.', '']
 
+    out += control.render_markdown(report.controls, report.baseline_method, _md_table)
     out += ['## Missing / unfinished runs', '']
     problems = report.problem_runs
     if problems:
@@ -150,6 +151,7 @@ def report_dict(report: Report) -> dict:
                    metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells},
                    published=published_for(r))
               for r in report.rows],
+        positive_control=[c.to_json() for c in report.controls],
         missing=[r.to_json() for r in report.problem_runs],
         sweeps=[dict(backbone=s.arch, method=s.method, teacher=s.teacher, x_param=s.x_param,
                      y_param=s.y_param, x_values=s.x_values, y_values=s.y_values,

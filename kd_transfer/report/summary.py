@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import pooling
+from . import control, pooling
 from .cells import Cell
-from .columns import COLUMNS
+from .columns import COLUMNS, TRANSFER_COLUMNS
 from .identity import Run
 
 
@@ -90,6 +90,12 @@ class Report:
     note: Optional[str] = None
     date: str = ''
     plots: List[Tuple[str, str]] = field(default_factory=list)  # (title, file name)
+
+    @property
+    def controls(self) -> List[control.Control]:
+        """The positive control: pretrained against scratch rows
+        (:mod:`kd_transfer.report.control`)."""
+        return control.positive_controls(self.rows, TRANSFER_COLUMNS, self.baseline_method)
 
     @property
     def problem_runs(self) -> List[Run]:

@@ -317,6 +317,28 @@ def test_short_cls_derived_config(tmp_path):
     assert cfg.model.student.backbone.depth == 20  # the model is the config's own
 
 
+def test_tiny_transfer_keeps_its_lr_crop_and_test_proposals():
+    """The demo's lr is the tiny batch's own: tools/train.py's linear scaling must leave it
+    (it used to divide the det lr 0.02 by 16 / 2 = 8); crops and test proposals as asked."""
+    from mmengine.config import Config
+
+    from kd_transfer.batch_lr import apply_lr_policy
+    from kd_transfer.grid.derive import tiny_transfer
+    det = tiny_transfer(Config.fromfile('configs/transfer/det/faster-rcnn_resnet20_fpn_voc07.py'),
+                        data_root='d', image_size=160, max_iters=10, num_val=5, lr=0.01,
+                        rcnn_samples=64, test_proposals=100)
+    assert apply_lr_policy(det, log=lambda m: None) == 0.01  # batch 2, lr for batch 2
+    assert det.model.test_cfg.rpn.max_per_img == 100
+    assert det.model.train_cfg.rcnn.sampler.num == 64
+    seg = tiny_transfer(Config.fromfile('configs/transfer/seg/deeplabv3plus_resnet20_voc07.py'),
+                        data_root='d', image_size=160, max_iters=10, num_val=5, lr=0.005,
+                        crop_size=160)
+    assert apply_lr_policy(seg, log=lambda m: None) == 0.005
+    crop = [t for t in seg.train_dataloader.dataset.pipeline if t['type'] == 'RandomCrop']
+    assert crop[0]['crop_size'] == (40, 40)  # 160 / input_downscale 4
+    assert seg.model.data_preprocessor.size == (40, 40)
+
+
 def test_method_options_and_transfer_filter(tmp_path):
     graph = expand_spec(dict(
         _file='s.py', work_root=str(tmp_path), seeds=[0],
@@ -362,6 +384,31 @@ def test_in_process_runs_and_skips(tmp_path, capsys):
         del os.environ['GRID_STUB_LOG']
     assert [c['tool'] for c in _calls(log)] == ['report']
     assert list(second.values()).count('skipped') == 13
+
+
+def test_worker_pool_runs_each_job_after_its_dependencies(tmp_path):
+    """tools/grid.py --in-process --jobs 2 (what make demo runs): two workers, every job started
+    only after its dependencies finished, the report last; a rerun skips everything."""
+    from kd_transfer.grid.pool import run_graph_pool
+    spec = _stub_grid(tmp_path)
+    os.environ['GRID_STUB_LOG'] = str(tmp_path / 'calls.jsonl')
+    lines, again = [], []
+    try:
+        graph = expand_spec(str(spec))
+        first = run_graph_pool(graph, graph.root, workers=2, log=lines.append)
+        second = run_graph_pool(graph, graph.root, workers=2, log=again.append)
+    finally:
+        del os.environ['GRID_STUB_LOG']
+    assert set(first.values()) == {'done'} and len(first) == 14
+    started = {ln.split('] ')[1].split(':')[0]: i for i, ln in enumerate(lines)
+               if ln.endswith(')') and ': running (' in ln}
+    finished = {ln.split('] ')[1].split(':')[0]: i for i, ln in enumerate(lines)
+                if ': done in ' in ln}
+    assert set(started) == set(finished) == set(graph.jobs)
+    for job in graph.jobs.values():
+        assert all(finished[d] < started[job.name] for d in job.deps), job.name
+    assert max(finished, key=finished.get) == 'report'
+    assert list(second.values()).count('skipped') == 13 and second['report'] == 'done'
 
 
 def test_run_job_checks_dependencies(tmp_path, capsys):

@@ -5,11 +5,13 @@ _base_ = ['./runtime.py']
 
 data_root = 'data/cifar100'
 train_dataloader = dict(
-    batch_size=64, num_workers=4, persistent_workers=True,
+    batch_size=64, num_workers=4, persistent_workers=True, pin_memory=True,
+    collate_fn=dict(type='default_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='CIFAR100Pickle', data_root=data_root, split='train'))
 val_dataloader = dict(
-    batch_size=256, num_workers=2, persistent_workers=True,
+    batch_size=256, num_workers=2, persistent_workers=True, pin_memory=True,
+    collate_fn=dict(type='default_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='CIFAR100Pickle', data_root=data_root, split='test'))
 test_dataloader = val_dataloader
@@ -26,4 +28,5 @@ param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[150, 180,
 auto_scale_lr = dict(enable=True, base_batch_size=64)
 
 cifar_preprocessor = dict(type='ImgDataPreprocessor',
-                          mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418])
+                          mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418],
+                          non_blocking=True)

@@ -5,11 +5,13 @@ _base_ = ['./runtime.py']
 
 data_root = 'data/imagenet'
 train_dataloader = dict(
-    batch_size=32, num_workers=8, persistent_workers=True,
+    batch_size=32, num_workers=8, persistent_workers=True, pin_memory=True,
+    collate_fn=dict(type='default_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='ImageFolderCls', data_root=data_root, split='train'))
 val_dataloader = dict(
-    batch_size=64, num_workers=8, persistent_workers=True,
+    batch_size=64, num_workers=8, persistent_workers=True, pin_memory=True,
+    collate_fn=dict(type='default_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='ImageFolderCls', data_root=data_root, split='val'))
 test_dataloader = val_dataloader
@@ -27,4 +29,4 @@ auto_scale_lr = dict(enable=True, base_batch_size=256)
 default_hooks = dict(logger=dict(interval=100), checkpoint=dict(interval=1))
 
 imagenet_preprocessor = dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                             std=[58.395, 57.12, 57.375])
+                             std=[58.395, 57.12, 57.375], non_blocking=True)
