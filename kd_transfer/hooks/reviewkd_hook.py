@@ -68,7 +68,7 @@ from mmengine.runner.checkpoint import weights_to_cpu
 from torch import Tensor, nn
 
 from ..distill.reviewkd import ABFChain, hcl_loss
-from ..guards import all_finite, nonfinite_tensors, teacher_fault
+from .finite_loss import all_finite, nonfinite_tensors, teacher_fault
 from ..safe_load import load_checkpoint_file
 
 CKPT_KEY = 'reviewkd_abf'

@@ -16,7 +16,7 @@ from mmengine.config import Config
 from PIL import Image
 
 import hardening_helpers as hh
-from kd_transfer.guards import check_datasets
+from kd_transfer.datasets.config_checks import check_datasets
 from kd_transfer.tiny import tiny_overrides
 
 CONFIGS = hh.REPO / 'configs'

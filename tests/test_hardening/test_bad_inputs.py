@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 
 import hardening_helpers as hh
-from kd_transfer.guards import check_datasets
+from kd_transfer.datasets.config_checks import check_datasets
 from kd_transfer.tiny import tiny_overrides
 
 CONFIGS = hh.REPO / 'configs'

@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 
 import hardening_helpers as hh
-from kd_transfer.guards import NonFiniteLossError, teacher_diagnosis
+from kd_transfer.hooks.finite_loss import NonFiniteLossError, teacher_diagnosis
 from kd_transfer.safe_load import load_checkpoint_file
 
 
