@@ -13,7 +13,6 @@ Importing the package (configs do it with ``custom_imports = dict(imports=['kd_t
 """
 from . import patches
 from . import datasets, distill, evaluation, hooks, models  # noqa: F401
-from . import guards  # noqa: F401,E402  (FiniteLossHook, RandomStateHook)
 from . import strict_load  # noqa: F401,E402  (StrictLoadHook, in dumped configs)
 
 patches.apply_all()

@@ -152,7 +152,7 @@ def run_demo(out_dir: str = 'demo_out', profile: str = 'default', force: bool = 
         raise RuntimeError(f'the demo grid did not write its report; see {out / ".grid"}')
     import json
 
-    from .report_control import verdict
+    from .report.control import verdict
     log('')
     log(report_excerpt(report_md.read_text()))
     log('')

@@ -1,11 +1,15 @@
-"""What tools/train.py and tools/test.py share: arguments, config set-up, CPU distributed runs."""
+"""What tools/train.py and tools/test.py share: arguments, config set-up, CPU distributed runs,
+the work-dir check (:func:`refuse_existing_checkpoints`)."""
 import argparse
+import glob
 import os
 import os.path as osp
 from typing import Optional
 
 import torch
 from mmengine.config import Config, DictAction
+
+from .pretrained_init import _few
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -232,3 +236,16 @@ def resume_from(cfg: Config, resume: Optional[str]) -> None:
     (:func:`kd_transfer.resume.resolve_resume`, which refuses when there is none)."""
     from .resume import resolve_resume
     resolve_resume(cfg, resume)
+
+
+def refuse_existing_checkpoints(work_dir: str) -> None:
+    """Refuse a new run whose checkpoints would overwrite those already in ``work_dir``."""
+    found = sorted(glob.glob(osp.join(work_dir, '*.pth')))
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        found.insert(0, osp.join(work_dir, 'last_checkpoint'))
+    if found:
+        raise FileExistsError(
+            f'work dir {work_dir!r} already holds checkpoints '
+            f'({_few([osp.basename(f) for f in found], 4)}) '
+            'that a new run would overwrite; pass --resume to continue that run, --work-dir '
+            'to start a new one elsewhere, or --force to overwrite them')

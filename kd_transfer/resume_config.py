@@ -43,7 +43,7 @@ def dumped_config(work_dir: str, name: Optional[str] = None) -> Optional[str]:
 def changed_top_level_keys(old: dict, new: dict) -> List[str]:
     """Top-level keys whose value (compared flattened, so lists equal tuples) or presence
     differs between two config dicts, minus :data:`RELAUNCH_KEYS`."""
-    from .report_pooling import flatten
+    from .report.pooling import flatten
     keys = []
     for key in list(dict.fromkeys([*old, *new])):
         if key in RELAUNCH_KEYS:

@@ -71,7 +71,7 @@ def check_checkpoint_fits(model: torch.nn.Module, checkpoint: Any, filename: str
     state = checkpoint_state(checkpoint)
     missing, unexpected, mis_shaped = state_mismatch(model, state)
     if not (missing or unexpected or mis_shaped):
-        from .guards import nonfinite_tensors
+        from .hooks.finite_loss import nonfinite_tensors
         bad = nonfinite_tensors(state)
         if bad:
             raise CheckpointMismatchError(

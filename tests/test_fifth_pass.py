@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from kd_transfer.export import ExportError, load_source
-from kd_transfer.guards import FiniteLossHook, NonFiniteLossError
+from kd_transfer.hooks.finite_loss import FiniteLossHook, NonFiniteLossError
 from kd_transfer.safe_load import load_checkpoint_file
 
 

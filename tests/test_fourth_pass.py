@@ -163,7 +163,7 @@ def voc_tree(root, boxes, listed=None):
 ])
 def test_broken_voc_boxes_are_named(tmp_path, box, message):
     """N12a-c: mmdet's XMLDataset keeps such boxes as they are (no check, no clip)."""
-    from kd_transfer.guards import check_datasets
+    from kd_transfer.datasets.config_checks import check_datasets
     cfg = voc_tree(tmp_path, [(263, 211, 324, 339), box])
     with pytest.raises(ValueError, match=r'000002\.xml: object 0 \(chair\) <bndbox> ' + message):
         check_datasets(cfg)
@@ -175,7 +175,7 @@ def test_broken_voc_boxes_are_named(tmp_path, box, message):
 def test_legal_voc_boxes_pass(tmp_path):
     """1-based coordinates equal to the size, a one-pixel box, a box crossing the border
     (mmdet's Resize clips it) and a 0 coordinate are legal."""
-    from kd_transfer.guards import check_datasets
+    from kd_transfer.datasets.config_checks import check_datasets
     cfg = voc_tree(tmp_path, [(1, 1, 500, 375), (7, 7, 7, 7), (400, 300, 520, 390),
                               (0, 0, 10, 10)])
     assert check_datasets(cfg) == {}
@@ -183,7 +183,7 @@ def test_legal_voc_boxes_pass(tmp_path):
 
 def test_duplicate_voc_image_ids_are_named(tmp_path):
     """N52: an id listed twice in ImageSets/Main/*.txt was trained on twice."""
-    from kd_transfer.guards import check_datasets
+    from kd_transfer.datasets.config_checks import check_datasets
     cfg = voc_tree(tmp_path, [(263, 211, 324, 339)] * 2,
                    listed=['000001', '000002', '000001', '000001'])
     with pytest.raises(ValueError, match=r"trainval\.txt: image id '000001' is listed 3 times"):
@@ -224,7 +224,7 @@ def coco_json(root, bboxes, crowd=()):
 ])
 def test_broken_coco_boxes_are_named(tmp_path, bbox, message):
     """N11 / N33: mmdet's CocoDataset dropped these boxes without a word."""
-    from kd_transfer.guards import check_datasets
+    from kd_transfer.datasets.config_checks import check_datasets
     cfg = coco_json(tmp_path, [(10, 10, 50, 40), bbox])
     with pytest.raises(ValueError, match=r'annotations\[1\] "bbox" .*' + message):
         check_datasets(cfg)
@@ -233,7 +233,7 @@ def test_broken_coco_boxes_are_named(tmp_path, bbox, message):
 def test_legal_coco_boxes_pass(tmp_path):
     """Zero-height (as in real COCO train2017, ids 918 and 2206849, which mmdet drops), tiny,
     crowd and border-crossing boxes are accepted."""
-    from kd_transfer.guards import check_datasets
+    from kd_transfer.datasets.config_checks import check_datasets
     cfg = coco_json(tmp_path, [(296.65, 388.33, 1.03, 0.0), (5, 5, 0.5, 0.5),
                                (0, 0, 640, 480), (600, 400, 100, 100)], crowd=(3, ))
     assert check_datasets(cfg) == {}

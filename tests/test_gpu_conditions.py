@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import kd_transfer  # noqa: F401
-from kd_transfer.guards import get_rng_state, set_rng_state
+from kd_transfer.hooks.random_state import get_rng_state, set_rng_state
 from kd_transfer.safe_load import load_checkpoint_file
 
 pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')

@@ -75,7 +75,7 @@ def test_random_state_hook_round_trip(tmp_path):
     import numpy as np
     from mmengine.runner import EpochBasedTrainLoop
 
-    from kd_transfer.guards import RandomStateHook
+    from kd_transfer.hooks.random_state import RandomStateHook
     hook = RandomStateHook()
     torch.manual_seed(3)
     ckpt = {}
@@ -103,7 +103,7 @@ def test_random_state_hook_leaves_iteration_based_loops_alone():
 
     from mmengine.runner import IterBasedTrainLoop
 
-    from kd_transfer.guards import RandomStateHook, get_rng_state
+    from kd_transfer.hooks.random_state import RandomStateHook, get_rng_state
     hook = RandomStateHook()
     torch.manual_seed(5)
     saved = get_rng_state()

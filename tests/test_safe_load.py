@@ -208,7 +208,7 @@ def test_every_load_in_the_code_base_is_weights_only():
     from mmengine.registry import WEIGHT_INITIALIZERS
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from kd_transfer.guards import StrictPretrainedInit
+    from kd_transfer.pretrained_init import StrictPretrainedInit
     from kd_transfer.safe_load import _mmengine_local_loader
     assert CheckpointLoader._schemes[''] is _mmengine_local_loader
     assert WEIGHT_INITIALIZERS.get('Pretrained') is StrictPretrainedInit

@@ -17,7 +17,7 @@ def test_export_refuses_a_normalisation_on_the_0_1_scale():
 def test_pretrained_backbone_with_nan_is_named(tmp_path):
     """A NaN in an exported backbone's BN buffer: training stopped at iteration 1 with advice to
     lower the learning rate, without naming the file."""
-    from kd_transfer.guards import StrictPretrainedInit
+    from kd_transfer.pretrained_init import StrictPretrainedInit
     from kd_transfer.models import build_arch
     net = build_arch('resnet8')
     state = {k: v.clone() for k, v in net.state_dict().items()}

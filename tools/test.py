@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from kd_transfer.guards import check_datasets, check_not_empty  # noqa: E402
+from kd_transfer.datasets.config_checks import check_datasets, check_not_empty  # noqa: E402
 from kd_transfer.launch import (add_common_args, build_runner, load_config,  # noqa: E402
                                 on_rank0)
 from kd_transfer.strict_load import add_strict_load_hook  # noqa: E402

@@ -18,10 +18,9 @@ if __name__ == '__main__':  # CPU runs: glibc malloc settings, read at process s
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout too
 
 from kd_transfer.batch_lr import apply_lr_policy  # noqa: E402
-from kd_transfer.guards import (check_datasets, check_not_empty,  # noqa: E402
-                                refuse_existing_checkpoints)
+from kd_transfer.datasets.config_checks import check_datasets, check_not_empty  # noqa: E402
 from kd_transfer.launch import (add_common_args, build_runner, enable_amp,  # noqa: E402
-                                load_config, on_rank0)
+                                load_config, on_rank0, refuse_existing_checkpoints)
 from kd_transfer.resume import resolve_resume  # noqa: E402
 from kd_transfer.resume_config import check_resume_config  # noqa: E402
 from kd_transfer.strict_load import add_strict_load_hook  # noqa: E402

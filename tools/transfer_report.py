@@ -50,7 +50,7 @@ def main(argv=None) -> int:
           f'{len(report.problem_runs)} left out (listed), {len(report.plots)} gain plots, '
           f'{len(report.sweeps)} sweeps; wrote {osp.join(args.out, "report.md")} '
           f'({time.time() - start:.1f}s)')
-    from kd_transfer.report_control import verdict
+    from kd_transfer.report.control import verdict
     line = verdict([c.to_json() for c in report.controls])
     if line:
         print(line)

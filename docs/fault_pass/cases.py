@@ -111,7 +111,7 @@ case('N18 make_synthetic_data --num-val -1', lambda: SYN.main(['synm', '--num-va
 # data checks through the same function tools/train.py runs first (check_datasets)
 from mmengine.config import Config
 from kd_transfer.tiny import tiny_overrides
-from kd_transfer.guards import check_datasets
+from kd_transfer.datasets.config_checks import check_datasets
 
 
 def data_copy(name):

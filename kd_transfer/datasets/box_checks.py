@@ -1,4 +1,5 @@
-"""Box geometry the up-front annotation checks refuse (kd_transfer.guards.check_datasets).
+"""Box geometry the up-front annotation checks refuse
+(kd_transfer.datasets.config_checks.check_datasets).
 
 Only what is really broken, judged by what mmdet does with the box:
 

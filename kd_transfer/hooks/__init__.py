@@ -4,6 +4,8 @@ from typing import Any, Optional
 from mmengine.registry import HOOKS
 
 from .backbone_record import BackboneRecordHook
+from .finite_loss import FiniteLossHook, NonFiniteLossError
+from .random_state import RandomStateHook
 from .reviewkd_hook import ReviewKDHook
 
 
@@ -18,4 +20,5 @@ def distill_hook_method(hook_type: Any) -> Optional[str]:
     return getattr(cls, 'distill_method', None) if cls is not None else None
 
 
-__all__ = ['BackboneRecordHook', 'ReviewKDHook', 'distill_hook_method']
+__all__ = ['BackboneRecordHook', 'FiniteLossHook', 'NonFiniteLossError', 'RandomStateHook',
+           'ReviewKDHook', 'distill_hook_method']

@@ -8,7 +8,7 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
-from ..guards import all_finite, nonfinite_tensors, teacher_fault
+from ..hooks.finite_loss import all_finite, nonfinite_tensors, teacher_fault
 from ..safe_load import load_checkpoint_file
 from .batch_input import same_normalisation
 from .classifier import attach_predictions, gt_labels

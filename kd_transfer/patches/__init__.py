@@ -4,8 +4,8 @@ Importing :mod:`kd_transfer` calls :func:`apply_all` once: each patch checks the
 versions it was written for (a :class:`~.base.PatchVersionWarning` outside them), is applied
 unless its environment variable switches it off, and one INFO line of mmengine's current
 logger lists what was applied. The code that implements each behaviour stays with its
-subject (:mod:`kd_transfer.fileio`, :mod:`kd_transfer.safe_load`, :mod:`kd_transfer.guards`);
-this package is where it is *applied*. The table is in docs/patches.md.
+subject (:mod:`kd_transfer.fileio`, :mod:`kd_transfer.safe_load`,
+:mod:`kd_transfer.pretrained_init`); this package is where it is *applied*. The table is in docs/patches.md.
 
 ======================  ============================  ====================================
 patch                   switch off with               upstream versions written for

@@ -1,5 +1,5 @@
 """mmengine's ``Pretrained`` initialiser replaced by a strict one (implementation:
-:class:`kd_transfer.guards.StrictPretrainedInit`).
+:class:`kd_transfer.pretrained_init.StrictPretrainedInit`).
 
 mmengine 0.10.x loads ``init_cfg=dict(type='Pretrained', ...)`` with ``strict=False`` and only
 warns about keys that do not fit; the replacement refuses mismatching kd_transfer backbones,
@@ -12,7 +12,7 @@ from .base import Patch
 def _apply() -> None:
     from mmengine.registry import WEIGHT_INITIALIZERS
 
-    from ..guards import StrictPretrainedInit
+    from ..pretrained_init import StrictPretrainedInit
     WEIGHT_INITIALIZERS.register_module(name='Pretrained', module=StrictPretrainedInit,
                                         force=True)
 

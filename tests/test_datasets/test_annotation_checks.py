@@ -15,7 +15,7 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from kd_transfer.guards import check_datasets
+from kd_transfer.datasets.config_checks import check_datasets
 from kd_transfer.testing import helpers as hh
 from kd_transfer.tiny import tiny_overrides
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from kd_transfer.guards import FiniteLossHook, NonFiniteLossError
+from kd_transfer.hooks.finite_loss import FiniteLossHook, NonFiniteLossError
 from kd_transfer.safe_load import load_checkpoint_file
 
 pytestmark = pytest.mark.usefixtures('one_thread', 'no_leftover_processes')

@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from kd_transfer.guards import NonFiniteLossError, teacher_diagnosis
+from kd_transfer.hooks.finite_loss import NonFiniteLossError, teacher_diagnosis
 from kd_transfer.safe_load import load_checkpoint_file
 from kd_transfer.testing import helpers as hh
 

@@ -18,7 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import kd_transfer  # noqa: F401
 from kd_transfer.datasets.cls_sample import ClsDataSample
-from kd_transfer.guards import FiniteLossHook, NonFiniteLossError
+from kd_transfer.hooks.finite_loss import FiniteLossHook, NonFiniteLossError
 
 SYNCING_OPS = ('_local_scalar_dense', 'nonzero', 'masked_select', '_unique', 'unique_',
                'repeat_interleave')

@@ -37,7 +37,7 @@ def test_setting_reads_model_backbone_not_the_top_level_helper():
     """N2: seeds of one student (files written by make_transfer_config, each holding its own
     checkpoint path in the top-level ``backbone`` helper) were split into variants labelled
     ``backbone.init_cfg.checkpoint=…``."""
-    from kd_transfer.report_pooling import differing_keys, fingerprint
+    from kd_transfer.report.pooling import differing_keys, fingerprint
 
     def cfg(ckpt, depth=20):
         bb = dict(type='CifarResNet', depth=depth,

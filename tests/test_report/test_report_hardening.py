@@ -129,7 +129,7 @@ def test_gain_plot_has_error_bars(seeded_report, monkeypatch, tmp_path):
 
     monkeypatch.setattr(Axes, 'errorbar', spy)
     col = report_mod.COLUMN_BY_KEY['voc07_ap50']
-    from kd_transfer.report_plots import plot_gain
+    from kd_transfer.report.plots import plot_gain
     assert plot_gain(seeded_report['report'].rows, col, str(tmp_path / 'g.png'))
     (x, y, xerr, yerr), = [c for c in calls if c[0] == pytest.approx(2.0)]
     assert xerr[0][0] == pytest.approx(1.133473, abs=1e-4)  # the Welch half-widths above
@@ -229,7 +229,7 @@ def test_rendering_crash_leaves_previous_report_intact(seeded, tmp_path, monkeyp
     def crash(report):
         raise RuntimeError('rendering bug')
 
-    monkeypatch.setattr(report_mod, 'render_markdown', crash)
+    monkeypatch.setattr(report_mod.write, 'render_markdown', crash)
     with pytest.raises(RuntimeError, match='rendering bug'):
         build_report([seeded], str(out), force=True, date='new')  # would add gain plots
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -285,8 +285,8 @@ def test_runs_without_a_schedule_pool_only_at_the_same_last_step(tmp_path):
 def test_one_line_adds_a_provenance_column(tmp_path, monkeypatch):
     bb = write_backbone(str(tmp_path / 'bb.pth'), 'resnet20', 'baseline', None, None)
     voc_det_run(str(tmp_path / 'det'), 'run', bb, 0.5)
-    monkeypatch.setattr(report_mod, 'PROVENANCE_COLUMNS', report_mod.PROVENANCE_COLUMNS + (
-        ('source_sha256', 'Backbone sha256'), ))
+    monkeypatch.setattr(report_mod.columns, 'PROVENANCE_COLUMNS', report_mod.PROVENANCE_COLUMNS
+                        + (('source_sha256', 'Backbone sha256'), ))
     build_report([str(tmp_path / 'det')], str(tmp_path / 'out'))
     md = (tmp_path / 'out' / 'report.md').read_text()
     assert '| Backbone sha256 | Notes |' in md and '| resnet20-baseline-0 |' in md

@@ -47,8 +47,9 @@ class FakeRunner:
 
 @pytest.fixture
 def captured(monkeypatch, train_tool, test_tool, tmp_path):
-    """Replace ``build_runner`` and the data checks (kd_transfer.guards, tested on their own) in
-    both tools; returns the list of FakeRunners built, each with the loaders checked."""
+    """Replace ``build_runner`` and the data checks (kd_transfer.datasets.config_checks, tested
+    on their own) in both tools; returns the list of FakeRunners built, each with the loaders
+    checked."""
     runners, checked = [], []
 
     def build_runner(cfg):

@@ -125,7 +125,7 @@ def make_batch(size: int, batch: int) -> dict:
 def build(config: str, **overrides) -> nn.Module:
     from mmengine.config import Config
     from mmengine.registry import MODELS, DefaultScope
-    from kd_transfer.hooks.reviewkd_hook import resolve_config
+    from kd_transfer.hooks.reviewkd_teacher import resolve_config
     cfg = Config.fromfile(resolve_config(config))
     cfg.model.backbone.init_cfg = None
     with DefaultScope.overwrite_default_scope('mmdet'):
@@ -153,7 +153,8 @@ def main(argv=None) -> None:
     from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
     from kd_transfer.distill.reviewkd import hcl_loss
-    from kd_transfer.hooks.reviewkd_hook import ReviewKDHook, extract_until
+    from kd_transfer.hooks.reviewkd_hook import ReviewKDHook
+    from kd_transfer.hooks.reviewkd_teacher import extract_until
 
     MMLogger.get_instance('reviewkd_benchmark', log_level='WARNING')  # quiet weight init
     torch.manual_seed(0)

@@ -11,8 +11,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2,
                     save_best='cls/top1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-# kd_transfer.guards: stop at the first NaN / Inf loss term before its iteration is
-# checkpointed; checkpoint the random states so that --resume continues bit for bit
+# kd_transfer.hooks (finite_loss, random_state): stop at the first NaN / Inf loss term before
+# its iteration is checkpointed; checkpoint the random states so that --resume continues bit
+# for bit
 custom_hooks = [dict(type='FiniteLossHook'), dict(type='RandomStateHook')]
 # fixed input sizes: let cuDNN pick the fastest convolution algorithms once
 env_cfg = dict(cudnn_benchmark=True,

@@ -14,7 +14,7 @@ backbone_strides = [1, 2, 4]
 # (configs/_base_/cls/cifar100.py, CIFAR-100 statistics; RGB images). The transfer configs
 # feed the backbone exactly this; tests/test_configs/test_transfer_configs.py compares it with
 # the classification config, and loading a backbone whose provenance records another
-# normalisation is refused (kd_transfer/guards.py).
+# normalisation is refused (kd_transfer/pretrained_init.py).
 student_norm = dict(mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418],
                     channel_order='RGB')
 # DeepLab (configs/transfer/seg/): no dilation, the stages at strides 1 / 2 / 4 of the 1/4-size

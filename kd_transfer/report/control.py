@@ -13,8 +13,8 @@ The control *passes* when that interval excludes 0 (and the delta is positive).
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from . import stats
-from .report_cells import MISSING, SIGNIFICANT, Cell, fmt
+from .. import stats
+from .cells import MISSING, SIGNIFICANT, Cell, fmt
 
 SCRATCH = 'scratch'
 

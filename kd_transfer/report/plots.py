@@ -7,9 +7,10 @@
 """
 from typing import Sequence
 
-from .report import (COLUMN_BY_KEY, TRANSFER_COLUMNS, Column, Row, Sweep, _atomic_write,
-                     _fmt_param)
-from .report_cells import Cell
+from .cells import Cell
+from .columns import COLUMN_BY_KEY, TRANSFER_COLUMNS, Column
+from .summary import Row, Sweep, _fmt_param
+from .write import _atomic_write
 
 
 def _new_figure(width: float, height: float):

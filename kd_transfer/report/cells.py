@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from . import stats
+from .. import stats
 
 MISSING = '—'
 #: Marks a delta whose 95 % interval excludes 0.

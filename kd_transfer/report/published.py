@@ -7,7 +7,7 @@ method; a row without a teacher is an architecture trained alone) and flags a ga
 """
 from typing import Optional
 
-from .published import cls_dataset_name, published_alone_top1, published_entry
+from ..published import cls_dataset_name, published_alone_top1, published_entry
 
 #: |measured - published| (points of top-1) above which the report flags a row.
 GAP_FLAG = 1.0
