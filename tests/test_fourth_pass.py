@@ -341,7 +341,7 @@ def test_busy_port_is_named_with_the_variable_to_set():
     import sys
 
     from kd_transfer.ports import port_hint, port_problem
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with socket.socket() as busy:
         busy.bind(('127.0.0.1', 0))
         busy.listen(1)

@@ -48,4 +48,7 @@ def reexec_with_steady_malloc() -> None:
     extra = steady_malloc_env(os.environ)
     if extra:
         os.environ.update(extra)
-        os.execv(sys.executable, [sys.executable] + sys.argv)
+        # the command line as started (a wrapper that runs this script through runpy, such as
+        # a test's, is re-executed too); sys.argv alone would drop such a wrapper
+        argv = list(getattr(sys, 'orig_argv', None) or [sys.executable] + sys.argv)
+        os.execv(sys.executable, argv)

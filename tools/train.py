@@ -12,6 +12,7 @@ import os.path as osp
 import sys
 
 if __name__ == '__main__':  # CPU runs: glibc malloc settings, read at process start (KD_MALLOC)
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # also when run through runpy
     from allocator_env import reexec_with_steady_malloc
     reexec_with_steady_malloc()
 

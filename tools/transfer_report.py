@@ -28,6 +28,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='method whose rows the deltas refer to (default: baseline)')
     parser.add_argument('--note', default=None, metavar='TEXT',
                         help='free text for the report header, e.g. "generated data"')
+    parser.add_argument('--no-published', action='store_true',
+                        help="leave out the papers' top-1 column (data other than the real "
+                        'CIFAR-100 / ImageNet, e.g. the generated demo data)')
     parser.add_argument('--force', action='store_true',
                         help='overwrite an existing report in --out')
     return parser.parse_args(argv)
@@ -39,7 +42,8 @@ def main(argv=None) -> int:
     from kd_transfer.report import ReportError, build_report
     try:
         report = build_report(args.work_dirs, args.out, baseline_method=args.baseline_method,
-                              note=args.note, force=args.force)
+                              note=args.note, force=args.force,
+                              published=not args.no_published)
     except ReportError as err:
         print(f'transfer_report: error: {err}', file=sys.stderr)
         return 1

@@ -275,7 +275,7 @@ class Expander:
                             entry.get('gpus', 1), entry.get('derive'))
 
     def report(self) -> None:
-        entry = _keys(self.spec.get('report') or {}, ('note', 'baseline_method', 'out'),
+        entry = _keys(self.spec.get('report') or {}, ('note', 'baseline_method', 'out', 'published'),
                       f'{self.where}: report')
         tops = list(dict.fromkeys(j.name.split('/')[0] for j in self.graph.jobs.values()
                                   if j.kind == 'train'))
@@ -285,6 +285,8 @@ class Expander:
                 '--out', out, '--force']
         if entry.get('note'):
             argv += ['--note', self.fmt(entry['note'])]
+        if entry.get('published') is False:
+            argv.append('--no-published')
         if entry.get('baseline_method'):
             argv += ['--baseline-method', entry['baseline_method']]
         self.graph.add(Job(name='report', kind='report', stage='report', argv=argv,

@@ -17,7 +17,8 @@ safe_checkpoint_loader  KD_PATCH_SAFE_LOADER=0        mmengine >=0.10.0, <0.11 a
 strict_pretrained       KD_PATCH_STRICT_PRETRAINED=0  mmengine >=0.10.0, <0.11
 ======================  ============================  ====================================
 """
-import logging
+import sys
+import time
 from typing import List, Tuple
 
 from . import atomic_writes, safe_load, strict_pretrained
@@ -56,9 +57,10 @@ def describe(applied: List[Patch], off: List[Patch]) -> str:
 
 
 def log_line(applied: List[Patch], off: List[Patch]) -> None:
-    """Log :func:`describe` at INFO through mmengine's current logger."""
-    from mmengine.logging import print_log
-    print_log(describe(applied, off), logger='current', level=logging.INFO)
+    """Log :func:`describe` as one INFO line in mmengine's format, on stderr: stdout stays for
+    what tools print (``tools/slurm_train.sh`` reads a number from a ``python -c``'s stdout)."""
+    stamp = time.strftime('%m/%d %H:%M:%S')
+    print(f'{stamp} - mmengine - INFO - {describe(applied, off)}', file=sys.stderr, flush=True)
 
 
 def get(name: str) -> Patch:

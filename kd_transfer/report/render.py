@@ -11,6 +11,11 @@ from .published import GAP_FLAG, published_for, published_text
 from .summary import Report, Row, _fmt_param
 
 
+
+def _published(report: Report, row) -> Optional[dict]:
+    """The papers' top-1 for a row, unless the report was asked to leave them out."""
+    return published_for(row) if report.published else None
+
 def _md_table(header: Sequence[str], lines: Sequence[Sequence[str]],
               align: Optional[Sequence[str]] = None) -> str:
     align = align or ['---'] * len(header)
@@ -45,7 +50,7 @@ def render_markdown(report: Report) -> str:
     header = ['Backbone', 'Method', 'Teacher', 'Setting'] + [c.label for c in used]
     lines = [[r.arch, r.method, r.teacher or MISSING, r.setting_text() or MISSING] +
              [format_cell(r.cells.get(c.key)) for c in used] for r in report.rows]
-    published = [published_for(r) for r in report.rows]
+    published = [_published(report, r) for r in report.rows]
     if any(published) and used and used[0].key == 'top1':
         header.insert(5, 'Published top-1')
         for line, info in zip(lines, published):
@@ -130,7 +135,7 @@ def render_csv(report: Report) -> str:
         line = [r.arch, r.method, r.teacher or '', r.setting_text()]
         for c in COLUMNS:
             line += csv_values(r.cells.get(c.key))
-        info = published_for(r) or {}
+        info = _published(report, r) or {}
         writer.writerow(line + ['' if info.get(k) is None else info[k]
                                 for k in ('top1', 'gap', 'flag', 'source')])
     return buf.getvalue()
@@ -149,7 +154,7 @@ def report_dict(report: Report) -> dict:
         rows=[dict(backbone=r.arch, method=r.method, teacher=r.teacher,
                    setting=dict(r.setting), variant=dict(r.variant),
                    metrics={k: r.cells[k].to_json() for k in COLUMN_BY_KEY if k in r.cells},
-                   published=published_for(r))
+                   published=_published(report, r))
               for r in report.rows],
         positive_control=[c.to_json() for c in report.controls],
         missing=[r.to_json() for r in report.problem_runs],

@@ -88,6 +88,8 @@ class Report:
     baseline_method: str
     work_dirs: List[str]
     note: Optional[str] = None
+    #: compare top-1 with the papers' numbers (off for generated data)
+    published: bool = True
     date: str = ''
     plots: List[Tuple[str, str]] = field(default_factory=list)  # (title, file name)
 

@@ -134,7 +134,7 @@ def _check_baseline_method(runs: Sequence[Run], baseline_method: str) -> None:
 
 def build_report(work_dirs: Sequence[str], out_dir: str, baseline_method: str = 'baseline',
                  note: Optional[str] = None, force: bool = False,
-                 date: Optional[str] = None) -> Report:
+                 date: Optional[str] = None, published: bool = True) -> Report:
     """Read the runs under ``work_dirs`` and write the report into ``out_dir``.
 
     Args:
@@ -144,6 +144,8 @@ def build_report(work_dirs: Sequence[str], out_dir: str, baseline_method: str = 
         note (str, optional): Free text shown in the header (e.g. 'generated data').
         force (bool): Overwrite an existing report.
         date (str, optional): Date shown in the header; now by default.
+        published (bool): Compare top-1 with the papers' numbers (off for generated data,
+            whose numbers are not comparable).
 
     Returns:
         Report: What was written.
@@ -157,7 +159,7 @@ def build_report(work_dirs: Sequence[str], out_dir: str, baseline_method: str = 
     _check_baseline_method(runs, baseline_method)
     rows, sweeps = summarize(runs, baseline_method)
     report = Report(rows=rows, runs=runs, sweeps=sweeps, baseline_method=baseline_method,
-                    work_dirs=[str(d) for d in work_dirs], note=note,
+                    work_dirs=[str(d) for d in work_dirs], note=note, published=published,
                     date=date or datetime.datetime.now().strftime('%Y-%m-%d %H:%M'))
     write_report(report, out_dir, force=force)
     return report

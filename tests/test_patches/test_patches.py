@@ -70,8 +70,9 @@ def probes(tmp_path_factory):
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
         line = [ln for ln in out.splitlines() if ln.startswith('STATE=')][0]
-        logged = [ln for ln in (out + err).splitlines()
-                  if 'kd_transfer: upstream patches applied:' in ln]
+        # stderr only: stdout is what tools print (slurm_train.sh reads a number from it)
+        assert 'kd_transfer: upstream patches applied:' not in out
+        logged = [ln for ln in err.splitlines() if 'kd_transfer: upstream patches applied:' in ln]
         results[name] = json.loads(line[len('STATE='):]), logged
     return results
 

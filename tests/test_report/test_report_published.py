@@ -25,3 +25,21 @@ def test_published_top1_beside_measured_rows(tmp_path):
     assert abs(kd['gap'] - (68.0 - 70.66)) < 1e-9
     csv_text = (out / 'report.csv').read_text().splitlines()
     assert csv_text[0].endswith('published_top1,published_gap,published_flag,published_source')
+
+
+def test_no_published_leaves_the_papers_out(tmp_path):
+    """Generated data (the demo) is not CIFAR-100: `--no-published` drops the column, the json
+    entry and the csv values, nothing else."""
+    from kd_transfer.testing.helpers import load_tool
+    root = tmp_path / 'work'
+    root.mkdir()
+    cls_run(str(root), 'baseline_resnet20', 69.0, 0.05, student_depth=20)
+    out = tmp_path / 'report'
+    assert load_tool('transfer_report').main([str(root), '--out', str(out),
+                                              '--no-published']) == 0
+    md = (out / 'report.md').read_text()
+    assert 'Published top-1' not in md and '69.06' not in md
+    assert '69.00' in md  # the measured cell stays
+    row = json.loads((out / 'report.json').read_text())['rows'][0]
+    assert row['published'] is None
+    assert (out / 'report.csv').read_text().splitlines()[1].endswith(',,,')
