@@ -122,8 +122,9 @@ def test_mobilenetv2_d8_equals_mmseg_mobilenetv2_d8():
     from kd_transfer.models import build_arch
     ours = build_arch('mobilenetv2', out_indices=(0, 1, 2, 3), strides=(1, 2, 2, 1, 1, 1, 1),
                       dilations=(1, 1, 1, 2, 2, 4, 4)).eval()
-    ref = SEG_MODELS.build(dict(type='MobileNetV2', strides=(1, 2, 2, 1, 1, 1, 1),
-                                dilations=(1, 1, 1, 2, 2, 4, 4), out_indices=(1, 2, 4, 6)))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # whatever scope an earlier test left
+        ref = SEG_MODELS.build(dict(type='MobileNetV2', strides=(1, 2, 2, 1, 1, 1, 1),
+                                    dilations=(1, 1, 1, 2, 2, 4, 4), out_indices=(1, 2, 4, 6)))
     ref.eval()  # (mmseg's MobileNetV2.train() returns None)
     ours_sd = [(k, v) for k, v in ours.state_dict().items()
                if not k.startswith(('features.18.', 'classifier.'))]

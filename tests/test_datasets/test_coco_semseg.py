@@ -176,10 +176,14 @@ def test_coco_semseg_dataset_reads_the_masks(tmp_path):
     coco = tiny_coco(tmp_path / 'coco')
     convert_coco_to_semseg(coco, coco / 'semseg_voc20', classes='voc20', splits=['train2017'],
                            log=lambda m: None)
-    ds = DATASETS.build(dict(
-        type='COCOSemSegDataset', classes_variant='voc20', data_root=str(coco),
-        data_prefix=dict(img_path='train2017', seg_map_path='semseg_voc20/train2017'),
-        pipeline=[LoadImageFromFile(), LoadAnnotations()]))
+    from mmengine.registry import DefaultScope
+
+    import kd_transfer.datasets  # noqa: F401  (registers COCOSemSegDataset, run alone too)
+    with DefaultScope.overwrite_default_scope('mmseg'):  # whatever scope an earlier test left
+        ds = DATASETS.build(dict(
+            type='COCOSemSegDataset', classes_variant='voc20', data_root=str(coco),
+            data_prefix=dict(img_path='train2017', seg_map_path='semseg_voc20/train2017'),
+            pipeline=[LoadImageFromFile(), LoadAnnotations()]))
     assert len(ds) == 2
     assert ds.metainfo['classes'] == semseg_classes('voc20') and len(ds.metainfo['palette']) == 21
     item = ds[0]
