@@ -199,8 +199,10 @@ class Distiller(BaseModel):
             t_inputs = s_inputs if self.shared_input else \
                 self._preprocess(self.teacher, raw_inputs, data_samples, False)
             teacher = self.teacher.backbone.forward_features(t_inputs)
-        student = self.student.backbone.forward_features(s_inputs)
+        # keep only what the losses read: the other teacher features would stay alive (and
+        # hold memory) through the student's forward and backward
         teacher = {k: teacher[k] for k in self.teacher_keys}
+        student = self.student.backbone.forward_features(s_inputs)
         self._teacher_finite = all_finite(teacher)  # read by FiniteLossHook on a NaN loss
         labels = gt_labels(data_samples, student['logits'].device)
         losses: Dict[str, torch.Tensor] = {}
