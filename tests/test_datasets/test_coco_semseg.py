@@ -189,7 +189,8 @@ def test_coco_semseg_dataset_reads_the_masks(tmp_path):
     item = ds[0]
     assert item['img'].shape == (10, 12, 3)
     np.testing.assert_array_equal(item['gt_seg_map'], expected_image1(VOC20))
-    with pytest.raises(ValueError, match='classes_variant'):
+    with pytest.raises(ValueError, match='classes_variant'), \
+            DefaultScope.overwrite_default_scope('mmseg'):
         DATASETS.build(dict(type='COCOSemSegDataset', classes_variant='coco80',
                             metainfo=dict(classes=('background', 'person')),
                             data_root=str(coco), data_prefix=dict(
