@@ -305,7 +305,8 @@ def resnet_block_preact(block: nn.Module, x: Tensor) -> Tensor:
     else:
         raise TypeError(
             f'expected a torchvision BasicBlock or Bottleneck, got {type(block).__name__}')
-    return out + identity
+    out += identity  # in place on the BN output, as torchvision's blocks do (one tensor less)
+    return out
 
 
 def run_stage_with_preact(stage: nn.Sequential, x: Tensor, preact_fn) -> Tuple[Tensor, Tensor]:

@@ -112,3 +112,25 @@ def test_hook_is_found_from_mmdet_and_mmseg_configs(scope):
     hooks = importlib.import_module(f'{scope}.registry').HOOKS
     with DefaultScope.overwrite_default_scope(scope):
         assert isinstance(hooks.build(dict(type='FiniteLossHook')), FiniteLossHook)
+
+
+def test_all_finite_flags_every_nan_and_inf_like_isfinite():
+    """The per-step teacher flag (a float32 sum per tensor) agrees with isfinite(t).all()."""
+    from kd_transfer.hooks.finite_loss import all_finite
+    base = torch.randn(2, 3, 8, 8)
+    cases = []
+    for value, where in ((float('nan'), (0, 0, 0, 0)), (float('inf'), (1, 2, 7, 7)),
+                         (float('-inf'), (0, 1, 3, 4))):
+        t = base.clone()
+        t[where] = value
+        cases.append(t)
+    both = base.clone()
+    both[0, 0, 0, 0], both[1, 1, 1, 1] = float('inf'), float('-inf')  # sum: NaN
+    cases += [base, both]
+    # half precision: 4 x 60000 overflows a float16 sum, not the float32 accumulation
+    cases.append(torch.full((4,), 60000.0, dtype=torch.float16))
+    cases.append(torch.tensor([1.0, float('nan')], dtype=torch.bfloat16))
+    for t in cases:
+        assert bool(all_finite({'stages': [torch.ones(2), t], 'logits': torch.zeros(3)})) == \
+            bool(torch.isfinite(t).all()), t.flatten()[:4]
+    assert all_finite({'labels': torch.arange(3)}) is None  # no floating-point tensor

@@ -26,6 +26,7 @@ reference in docs/benchmarks.md.
 import argparse
 import copy
 import logging
+import math
 import os.path as osp
 import statistics
 import sys
@@ -180,14 +181,20 @@ def measure(method: str, batch: int, rounds: int, iters: int, warmup: int) -> di
     for _ in range(rounds):
         for key, fn in sides.items():
             res[key].append(median_ms(fn, iters))
-    return {k: statistics.median(v) for k, v in res.items()}
+    out = {k: statistics.median(v) for k, v in res.items()}
+    # paired by round (the rows of a round ran back to back): geometric mean of ours / peer
+    # with the Student t interval of the mean log ratio
+    from kd_transfer.stats import summarize
+    logs = summarize([math.log(a / b) for a, b in zip(res['ours'], res['torchdistill'])])
+    out['ratio'] = tuple(math.exp(v) for v in (logs.mean, logs.ci_low, logs.ci_high))
+    return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--methods', nargs='+', default=list(OURS), choices=list(OURS))
     parser.add_argument('--batch', type=int, default=64)
-    parser.add_argument('--rounds', type=int, default=5, help='interleaved rounds (default 5)')
+    parser.add_argument('--rounds', type=int, default=10, help='interleaved rounds (default 10)')
     parser.add_argument('--iters', type=int, default=4, help='steps per side per round')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--runs', type=int, default=2, help='whole measurements, side by side')
@@ -197,8 +204,9 @@ def main(argv=None) -> None:
              for m in args.methods} for _ in range(args.runs)]
     import torchdistill
     print(f'kd_transfer vs torchdistill {torchdistill.__version__}: resnet56 -> resnet20, batch '
-          f'{args.batch}, CPU, {torch.get_num_threads()} threads; median of {args.rounds} '
+          f'{args.batch}, CPU, {torch.get_num_threads()} threads; {args.rounds} '
           f'interleaved rounds x {args.iters} steps; {args.runs} runs side by side')
+    print('ours/peer: geometric mean of the per-round ratios [95 % t interval]; ms: medians')
     head = ' | '.join(f'run {i + 1}: ours / torchdistill / lower bound ms, ours/peer, '
                       'ours/lower' for i in range(args.runs))
     print(f'| method | {head} |')
@@ -207,8 +215,9 @@ def main(argv=None) -> None:
         cells = []
         for r in runs:
             x = r[m]
+            ratio, low, high = x['ratio']
             cells.append(f"{x['ours']:.1f} / {x['torchdistill']:.1f} / {x['lower']:.1f}, "
-                         f"**{x['ours'] / x['torchdistill']:.3f}**, "
+                         f"**{ratio:.3f}** [{low:.3f}, {high:.3f}], "
                          f"{x['ours'] / x['lower']:.3f}")
         print(f'| {m} | ' + ' | '.join(cells) + ' |')
 
