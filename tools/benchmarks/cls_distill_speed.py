@@ -17,6 +17,7 @@ is re-measured in every subprocess and the ratio uses the figures of the same pr
 """
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import os.path as osp
@@ -56,7 +57,7 @@ def _median_ms(fn, warmup: int, iters: int) -> float:
     return statistics.median(times)
 
 
-def _measure(method: str, batch: int, warmup: int, iters: int, queue) -> None:
+def _measure(method: str, batch: int, warmup: int, iters: int, rounds: int, queue) -> None:
     import torch
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import MODELS
@@ -107,14 +108,20 @@ def _measure(method: str, batch: int, warmup: int, iters: int, queue) -> None:
         sum(out.values()).backward()
     d_optim = build_optim_wrapper(model, optim_cfg)
     full = lambda: model.train_step(data, d_optim)  # noqa: E731
-    # interleave the measurements so drifts in machine load hit all of them alike
-    res = {k: [] for k in ('student', 'teacher', 'loss', 'full')}
-    for _ in range(3):
-        res['student'].append(_median_ms(t_step, warmup, iters))
-        res['teacher'].append(_median_ms(teacher_fwd, warmup, iters))
-        res['loss'].append(_median_ms(loss_alone, warmup, iters))
-        res['full'].append(_median_ms(full, warmup, iters))
+    # interleave the measurements so drifts in machine load hit all of them alike; the order
+    # reverses every round so that no row always runs right after the same other
+    rows = {'student': t_step, 'teacher': teacher_fwd, 'loss': loss_alone, 'full': full}
+    res = {k: [] for k in rows}
+    order = list(rows)
+    for r in range(rounds):
+        for key in (order if r % 2 == 0 else order[::-1]):
+            res[key].append(_median_ms(rows[key], warmup, iters))
     out = {k: statistics.median(v) for k, v in res.items()}
+    # the ratio per round (its rows ran close together): geometric mean, 95 % t interval
+    from kd_transfer.stats import summarize
+    logs = summarize([math.log(f / (t + s)) for f, t, s in
+                      zip(res['full'], res['teacher'], res['student'])])
+    out['ratio'] = [math.exp(v) for v in (logs.mean, logs.ci_low, logs.ci_high)]
     out['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(out)
 
@@ -124,6 +131,8 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--iters', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=6,
+                        help='interleaved rounds, order reversed every round (default 6)')
     parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
     parser.add_argument('--json', help='also write the raw figures here')
     parser.add_argument('--malloc', choices=['default', 'steady'], default='default',
@@ -144,22 +153,24 @@ def main() -> None:
     for method in args.methods:
         print(f'[bench] {method} ...', flush=True)
         queue = ctx.Queue()
-        proc = ctx.Process(target=_measure, args=(method, args.batch, args.warmup, args.iters, queue))
+        proc = ctx.Process(target=_measure, args=(method, args.batch, args.warmup, args.iters, args.rounds, queue))
         proc.start()
         rows[method] = queue.get()
         proc.join()
-    print(f'\nresnet56 -> resnet20, batch {args.batch}, CPU, median ms of {args.iters} steps x 3 '
-          f'rounds, {args.malloc} malloc')
-    print('| method | step ms | lower bound ms (teacher fwd + student step) | ratio | target | '
-          'mdistiller | loss+connectors alone ms | overhead | peak RSS MB |')
+    print(f'\nresnet56 -> resnet20, batch {args.batch}, CPU, median ms of {args.iters} steps x '
+          f'{args.rounds} rounds, {args.malloc} malloc; ratio: geometric mean of the per-round '
+          'ratios [95 % t interval]')
+    print('| method | step ms | lower bound ms (teacher fwd + student step) | ratio [95 % CI] | '
+          'target | mdistiller | loss+connectors alone ms | overhead | peak RSS MB |')
     print('|---|---|---|---|---|---|---|---|---|')
     for m, r in rows.items():
         lower = r['teacher'] + r['student']
-        ratio = r['full'] / lower
+        ratio, low, high = r['ratio']
         overhead = (r['full'] - lower - r['loss']) / lower
         print(f"| {m} | {r['full']:.1f} | {lower:.1f} ({r['teacher']:.1f} + {r['student']:.1f}) | "
-              f"{ratio:.2f} | <= {TARGET[m]:.2f} | {MDISTILLER.get(m, '—')} | {r['loss']:.1f} | "
-              f"{overhead * 100:+.1f}% | {r['peak_rss_mb']:.0f} |")
+              f"{ratio:.3f} [{low:.3f}, {high:.3f}] | <= {TARGET[m]:.2f} | "
+              f"{MDISTILLER.get(m, '—')} | {r['loss']:.1f} | {overhead * 100:+.1f}% | "
+              f"{r['peak_rss_mb']:.0f} |")
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=1)

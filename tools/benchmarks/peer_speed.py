@@ -10,8 +10,10 @@ wd 5e-4) per training step, cross-entropy included. The torchdistill side is its
 ``post_forward_process``: backward, step, zero_grad); it receives the batch already
 normalised (its dataloader workers do that), the kd_transfer side normalises its uint8 batch
 inside the step. The two sides and the lower bound (teacher forward without grad + plain
-student step) are timed in interleaved rounds (a, b, c, a, b, c, ...) so that a change of
-machine load hits them alike; the ratios are of medians.
+student step) are timed in interleaved rounds (a, b, c, c, b, a, a, b, c, ...: the order
+reverses every round) so that a change of machine load hits them alike and no side always
+follows the same other; ours/peer is the geometric mean of the per-round ratios with its 95 % t
+interval, the ms figures are medians.
 
 torchdistill is only needed here: install it outside the project's environment, e.g.
 
@@ -178,9 +180,12 @@ def measure(method: str, batch: int, rounds: int, iters: int, warmup: int) -> di
         for _ in range(warmup):
             fn()
     res = {k: [] for k in sides}
-    for _ in range(rounds):
-        for key, fn in sides.items():
-            res[key].append(median_ms(fn, iters))
+    order = list(sides)
+    for r in range(rounds):
+        # counterbalanced: the order reverses every round, so no side always runs right after
+        # another model's step (what the allocator and the caches were left with)
+        for key in (order if r % 2 == 0 else order[::-1]):
+            res[key].append(median_ms(sides[key], iters))
     out = {k: statistics.median(v) for k, v in res.items()}
     # paired by round (the rows of a round ran back to back): geometric mean of ours / peer
     # with the Student t interval of the mean log ratio
