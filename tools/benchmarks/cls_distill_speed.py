@@ -17,16 +17,16 @@ is re-measured in every subprocess and the ratio uses the figures of the same pr
 """
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import os.path as osp
 import resource
 import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from bench_timing import interleaved, paired_ratio  # noqa: E402
 
 METHODS = {
     'kd': (0.1, dict(type='KDLoss', temperature=4, loss_weight=0.9)),
@@ -44,17 +44,6 @@ MDISTILLER = {'kd': 1.01, 'fitnets': 1.02, 'at': 1.03, 'dkd': 1.02, 'reviewkd': 
 # issue 16: logit methods (kd, dkd, focal_kd) within 2 % of the lower bound, ReviewKD 1.5
 TARGET = {'kd': 1.02, 'fitnets': 1.03, 'at': 1.03, 'dkd': 1.02, 'reviewkd': 1.5, 'gld': 1.03,
           'focal_kd': 1.02}
-
-
-def _median_ms(fn, warmup: int, iters: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def _measure(method: str, batch: int, warmup: int, iters: int, rounds: int, queue) -> None:
@@ -108,20 +97,12 @@ def _measure(method: str, batch: int, warmup: int, iters: int, rounds: int, queu
         sum(out.values()).backward()
     d_optim = build_optim_wrapper(model, optim_cfg)
     full = lambda: model.train_step(data, d_optim)  # noqa: E731
-    # interleave the measurements so drifts in machine load hit all of them alike; the order
-    # reverses every round so that no row always runs right after the same other
-    rows = {'student': t_step, 'teacher': teacher_fwd, 'loss': loss_alone, 'full': full}
-    res = {k: [] for k in rows}
-    order = list(rows)
-    for r in range(rounds):
-        for key in (order if r % 2 == 0 else order[::-1]):
-            res[key].append(_median_ms(rows[key], warmup, iters))
+    # interleaved, counterbalanced rounds; the ratio per round (its rows ran close together)
+    res = interleaved({'student': t_step, 'teacher': teacher_fwd, 'loss': loss_alone,
+                       'full': full}, rounds, iters, warmup)
     out = {k: statistics.median(v) for k, v in res.items()}
-    # the ratio per round (its rows ran close together): geometric mean, 95 % t interval
-    from kd_transfer.stats import summarize
-    logs = summarize([math.log(f / (t + s)) for f, t, s in
-                      zip(res['full'], res['teacher'], res['student'])])
-    out['ratio'] = [math.exp(v) for v in (logs.mean, logs.ci_low, logs.ci_high)]
+    out['ratio'] = list(paired_ratio(res['full'], [t + s for t, s in
+                                                   zip(res['teacher'], res['student'])]))
     out['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(out)
 

@@ -28,15 +28,14 @@ reference in docs/benchmarks.md.
 import argparse
 import copy
 import logging
-import math
 import os.path as osp
 import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
+from bench_timing import interleaved, paired_ratio  # noqa: E402
 from torch import nn  # noqa: E402
 
 MEAN, STD = [129.304, 124.070, 112.434], [68.170, 65.392, 70.418]
@@ -165,33 +164,15 @@ def build_sides(method: str, batch: int):
     return dict(ours=ours_step, torchdistill=peer_step, lower=lower_bound)
 
 
-def median_ms(fn, iters: int) -> float:
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
-
-
 def measure(method: str, batch: int, rounds: int, iters: int, warmup: int) -> dict:
     sides = build_sides(method, batch)
     for fn in sides.values():
         for _ in range(warmup):
             fn()
-    res = {k: [] for k in sides}
-    order = list(sides)
-    for r in range(rounds):
-        # counterbalanced: the order reverses every round, so no side always runs right after
-        # another model's step (what the allocator and the caches were left with)
-        for key in (order if r % 2 == 0 else order[::-1]):
-            res[key].append(median_ms(sides[key], iters))
+    res = interleaved(sides, rounds, iters)
     out = {k: statistics.median(v) for k, v in res.items()}
-    # paired by round (the rows of a round ran back to back): geometric mean of ours / peer
-    # with the Student t interval of the mean log ratio
-    from kd_transfer.stats import summarize
-    logs = summarize([math.log(a / b) for a, b in zip(res['ours'], res['torchdistill'])])
-    out['ratio'] = tuple(math.exp(v) for v in (logs.mean, logs.ci_low, logs.ci_high))
+    # paired by round (the rows of a round ran back to back)
+    out['ratio'] = paired_ratio(res['ours'], res['torchdistill'])
     return out
 
 
