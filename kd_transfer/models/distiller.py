@@ -12,6 +12,7 @@ from ..hooks.finite_loss import all_finite, nonfinite_tensors, teacher_fault
 from ..safe_load import load_checkpoint_file
 from .batch_input import same_normalisation
 from .classifier import attach_predictions, gt_labels
+from .teacher_format import teacher_input
 
 _PREFIXES = ('student.backbone.', 'backbone.', 'module.')
 
@@ -94,6 +95,11 @@ class Distiller(BaseModel):
             :class:`~kd_transfer.models.batch_input.InputsToDevice` (images only, non-blocking;
             the data samples stay on the host). Student and teacher normalise with their own
             preprocessors, once for both when they normalise alike (``shared_input``).
+        teacher_channels_last (bool, optional): Run the frozen teacher in the channels-last
+            memory format (weights converted once, input converted every step). ``None``
+            (default): on the CPU only, where oneDNN's convolutions measured ~20 % faster that
+            way (resnet56, batch 64); on a GPU the format is left as it is. The features the
+            losses read are the same values either way (float rounding aside).
     """
 
     def __init__(self,
@@ -105,6 +111,7 @@ class Distiller(BaseModel):
                  input_size: Sequence[int] = (32, 32),
                  eval_teacher: bool = True,
                  data_preprocessor: Optional[dict] = None,
+                 teacher_channels_last: Optional[bool] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type='InputsToDevice'),
                          init_cfg=init_cfg)
@@ -118,6 +125,7 @@ class Distiller(BaseModel):
         self.teacher.eval()
         self.ce_weight = ce_weight
         self.eval_teacher = eval_teacher
+        self.teacher_channels_last = teacher_channels_last
         if not distill_losses:
             raise ValueError('Distiller needs at least one entry in distill_losses '
                              '(a plain student is a KDClassifier)')
@@ -173,6 +181,10 @@ class Distiller(BaseModel):
         """
         return model.data_preprocessor(dict(inputs=inputs, data_samples=None), training)['inputs']
 
+    def _teacher_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``inputs`` in the teacher's memory format (``teacher_channels_last``)."""
+        return teacher_input(self.teacher, inputs, self.teacher_channels_last)
+
     def forward(self, inputs, data_samples: Optional[list] = None, mode: str = 'tensor'):
         """``inputs`` are the raw (uint8) images: each model applies its own preprocessing."""
         s_inputs = self._preprocess(self.student, inputs, data_samples, mode == 'loss')
@@ -184,7 +196,8 @@ class Distiller(BaseModel):
                 with torch.no_grad():
                     t_inputs = s_inputs if self.shared_input else \
                         self._preprocess(self.teacher, inputs, data_samples, False)
-                    attach_predictions(self.teacher.backbone(t_inputs), samples,
+                    attach_predictions(self.teacher.backbone(self._teacher_input(t_inputs)),
+                                       samples,
                                        field='teacher_pred_score')
             return samples
         if mode != 'loss':
@@ -198,7 +211,7 @@ class Distiller(BaseModel):
         with torch.no_grad():
             t_inputs = s_inputs if self.shared_input else \
                 self._preprocess(self.teacher, raw_inputs, data_samples, False)
-            teacher = self.teacher.backbone.forward_features(t_inputs)
+            teacher = self.teacher.backbone.forward_features(self._teacher_input(t_inputs))
         # keep only what the losses read: the other teacher features would stay alive (and
         # hold memory) through the student's forward and backward
         teacher = {k: teacher[k] for k in self.teacher_keys}

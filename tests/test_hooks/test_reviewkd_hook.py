@@ -198,6 +198,8 @@ def test_loss_reviewkd_equals_independent_hcl_and_grads_reach_abf_and_student_on
     data = student.data_preprocessor(batch, True)
     losses = student(**data, mode='loss')
     assert {'loss_rpn_cls', 'loss_cls', 'loss_reviewkd'} <= set(losses)
+    conv = teacher.backbone.layer1[0].conv2.weight  # the CPU default: teacher channels-last
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
 
     # independently: the teacher's OWN preprocessor on the raw batch, backbone + FPN by hand
     with torch.no_grad():

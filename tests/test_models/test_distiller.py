@@ -1,4 +1,6 @@
 """The classification Distiller: frozen teacher, own preprocessing, connectors trained."""
+import copy
+
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
@@ -129,3 +131,24 @@ def test_torchvision_state_dict_loads_as_teacher(tmp_path):
         teacher_checkpoint=str(path), distill_losses=[dict(type='KDLoss', temperature=1)],
         input_size=(64, 64)))
     torch.testing.assert_close(model.teacher.backbone.fc.weight, tv.fc.weight)
+
+
+def test_cpu_teacher_runs_channels_last_with_the_same_losses_and_checkpoint(teacher_ckpt):
+    path, teacher_state = teacher_ckpt
+    losses = [dict(type='KDLoss'), dict(type='ATLoss'), dict(type='ReviewKDLoss', warmup=0)]
+    model = _distiller(path, losses).train()
+    plain = copy.deepcopy(model)
+    plain.teacher_channels_last = False
+    data = model.data_preprocessor(_batch(), True)
+    got, expected = model(**data, mode='loss'), plain(**data, mode='loss')
+    conv = model.teacher.backbone.layer1[0].conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert plain.teacher.backbone.layer1[0].conv1.weight.is_contiguous()
+    assert set(got) == set(expected)
+    for key in expected:  # the teacher's format changes float rounding only
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-6)
+    # the training checkpoint of a converted model loads strictly into a fresh one
+    fresh = _distiller(path, losses)
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    for key, value in fresh.teacher.state_dict().items():
+        assert torch.equal(value, teacher_state[key]), key

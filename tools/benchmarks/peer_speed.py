@@ -9,9 +9,11 @@ wd 5e-4) per training step, cross-entropy included. The torchdistill side is its
 ``DistillationBox`` (forward hooks, io dicts, its loss modules, ``forward_process`` +
 ``post_forward_process``: backward, step, zero_grad); it receives the batch already
 normalised (its dataloader workers do that), the kd_transfer side normalises its uint8 batch
-inside the step. The two sides and the lower bound (teacher forward without grad + plain
-student step) are timed in interleaved rounds (a, b, c, c, b, a, a, b, c, ...: the order
-reverses every round) so that a change of machine load hits them alike and no side always
+inside the step. kd_transfer runs its frozen teacher channels-last on the CPU (its default,
+kd_transfer/models/teacher_format.py); a third side, kd_transfer with
+``teacher_channels_last=False``, shows the framework without that. The sides and the lower
+bound (a plain teacher forward without grad + plain student step) are timed in interleaved
+rounds (a, b, c, d, d, c, b, a, ...: the order reverses every round) so that a change of machine load hits them alike and no side always
 follows the same other; ours/peer is the geometric mean of the per-round ratios with its 95 % t
 interval, the ms figures are medians.
 
@@ -149,6 +151,15 @@ def build_sides(method: str, batch: int):
     def ours_step():
         ours.train_step(data, ours_optim)
 
+    # kd_transfer with its teacher in the plain memory format (teacher_channels_last=False):
+    # the framework alone, without the channels-last teacher of its CPU default
+    plain = copy.deepcopy(ours)
+    plain.teacher_channels_last = False
+    plain_optim = build_optim_wrapper(plain, optim_cfg)
+
+    def ours_plain_step():
+        plain.train_step(data, plain_optim)
+
     def peer_step():
         loss = box.forward_process(normalised, labels)
         box.post_forward_process(loss)
@@ -156,12 +167,14 @@ def build_sides(method: str, batch: int):
     student = ours.student
     s_optim = build_optim_wrapper(student, optim_cfg)
     t_in = ours.teacher.data_preprocessor(dict(inputs=raw), False)['inputs']
+    plain_teacher = copy.deepcopy(ours.teacher.backbone)  # ours' own is converted at 1st step
 
     def lower_bound():
         with torch.no_grad():
-            ours.teacher.backbone.forward_features(t_in)
+            plain_teacher.forward_features(t_in)
         student.train_step(data, s_optim)
-    return dict(ours=ours_step, torchdistill=peer_step, lower=lower_bound)
+    return dict(ours=ours_step, torchdistill=peer_step, ours_plain=ours_plain_step,
+                lower=lower_bound)
 
 
 def measure(method: str, batch: int, rounds: int, iters: int, warmup: int) -> dict:
@@ -173,6 +186,7 @@ def measure(method: str, batch: int, rounds: int, iters: int, warmup: int) -> di
     out = {k: statistics.median(v) for k, v in res.items()}
     # paired by round (the rows of a round ran back to back)
     out['ratio'] = paired_ratio(res['ours'], res['torchdistill'])
+    out['ratio_plain'] = paired_ratio(res['ours_plain'], res['torchdistill'])
     return out
 
 
@@ -193,8 +207,11 @@ def main(argv=None) -> None:
           f'{args.batch}, CPU, {torch.get_num_threads()} threads; {args.rounds} '
           f'interleaved rounds x {args.iters} steps; {args.runs} runs side by side')
     print('ours/peer: geometric mean of the per-round ratios [95 % t interval]; ms: medians')
-    head = ' | '.join(f'run {i + 1}: ours / torchdistill / lower bound ms, ours/peer, '
-                      'ours/lower' for i in range(args.runs))
+    print('ours: kd_transfer as it runs by default (teacher channels-last on the CPU); plain: '
+          'with teacher_channels_last=False (the framework alone); lower bound: a plain teacher '
+          'forward without grad + a plain student step')
+    head = ' | '.join(f'run {i + 1}: ours / plain / torchdistill / lower bound ms, ours/peer, '
+                      'plain/peer, ours/lower' for i in range(args.runs))
     print(f'| method | {head} |')
     print('|---|' + '---|' * args.runs)
     for m in args.methods:
@@ -202,8 +219,10 @@ def main(argv=None) -> None:
         for r in runs:
             x = r[m]
             ratio, low, high = x['ratio']
-            cells.append(f"{x['ours']:.1f} / {x['torchdistill']:.1f} / {x['lower']:.1f}, "
-                         f"**{ratio:.3f}** [{low:.3f}, {high:.3f}], "
+            p_ratio, p_low, p_high = x['ratio_plain']
+            cells.append(f"{x['ours']:.1f} / {x['ours_plain']:.1f} / {x['torchdistill']:.1f} / "
+                         f"{x['lower']:.1f}, **{ratio:.3f}** [{low:.3f}, {high:.3f}], "
+                         f"{p_ratio:.3f} [{p_low:.3f}, {p_high:.3f}], "
                          f"{x['ours'] / x['lower']:.3f}")
         print(f'| {m} | ' + ' | '.join(cells) + ' |')
 

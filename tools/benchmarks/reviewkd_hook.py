@@ -1,22 +1,32 @@
 #!/usr/bin/env python
-"""Cost of ReviewKDHook: Faster R-CNN R-50-FPN teacher -> R-18-FPN student on CPU.
+"""Cost of ReviewKDHook on CPU: a detector (Faster R-CNN R-50-FPN teacher -> R-18-FPN
+student) or a segmenter (DeepLabV3+ R-101-D8 teacher -> R-18-D8 student, the shipped
+configs/reviewkd/deeplabv3plus_r101-r18-d8 recipe).
 
-    python tools/benchmarks/reviewkd_hook.py [--size 320] [--batch 2] [--warmup 2] [--steps 5]
-                                             [--threads N] [--runs 2] [--malloc steady|rss]
+    python tools/benchmarks/reviewkd_hook.py [--task det|seg] [--size 320] [--batch 2]
+        [--warmup 2] [--steps 5] [--threads N] [--runs 2] [--malloc steady|rss]
 
 Rows, measured side by side in one process and interleaved round by round (a, b, c, d, e,
 a, b, ...) so that a change of machine load hits every row alike:
 
   (a) plain student training step (forward, backward, SGD step), no distillation;
-  (b) teacher backbone + FPN forward without grad (what the hook runs of the teacher);
+  (b) teacher backbone + FPN forward without grad (what the hook runs of the teacher, in its
+      memory format: channels-last on the CPU);
   (c) ABF chain + HCL forward / backward alone, on the student's FPN features;
   (d) the full training step with ReviewKDHook;
   (e) the same distillation, but the whole teacher detector run in loss mode under no_grad
-      (train mode, BN frozen), its FPN outputs recorded on the way -- what mmrazor's
-      SingleTeacherDistill does.
+      (train mode, BN frozen), its features recorded on the way -- what mmrazor's
+      SingleTeacherDistill does (plain memory format, as there).
 
-Times are medians over the timed rounds, measured ``--runs`` times in the same process and
-printed side by side (the spread between runs is the noise floor). ``--malloc steady``
+On the CPU the detector's student step is dominated by mmcv's RoIAlign backward (scalar CPU
+code: ~1.2 s of a ~2.9 s step at the defaults, a few ms on a GPU), which the teacher in loss
+mode never runs; that bounds e / d for ``--task det`` on this hardware (docs/benchmarks.md).
+The segmenter has no such op.
+
+Times are medians over the timed rounds (whose order reverses every round, so that no row
+always follows the same other); the ratios are geometric means of the per-round ratios with
+their 95 % t interval; everything is measured ``--runs`` times in the same process and printed
+side by side (the spread between runs is the noise floor). ``--malloc steady``
 (default): glibc's thresholds of CPU training runs (tools/allocator_env.py, what
 tools/train.py sets), for the times. ``--malloc rss``: glibc returns every block above 64 KiB
 to the OS at once, so each row starts from its own baseline and the peak resident-set increase
@@ -48,19 +58,28 @@ if 'MALLOC_MMAP_THRESHOLD_' not in os.environ:  # glibc reads these at start: re
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
+from bench_timing import paired_ratio  # noqa: E402
 from torch import nn  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STUDENT_CONFIG = osp.join(ROOT, 'configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py')
-TEACHER_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+# task -> (student config, teacher config, features the hook distils); the detector's teacher is
+# the R-50 (not the recipe's R-101), the segmenter's the recipe's own
+TASKS = {
+    'det': (osp.join(ROOT, 'configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py'),
+            'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 'neck'),
+    'seg': (osp.join(ROOT, 'configs/reviewkd/deeplabv3plus_r101-r18-d8_4xb4-20k_voc12aug-512x512.py'),
+            'mmseg::deeplabv3plus/deeplabv3plus_r101-d8_4xb4-20k_voc12aug-512x512.py', 'backbone'),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--task', choices=sorted(TASKS), default='det',
+                        help="'det': Faster R-CNN (default); 'seg': DeepLabV3+")
     parser.add_argument('--size', type=int, default=320, help='image side (default 320)')
     parser.add_argument('--batch', type=int, default=2, help='images per step (default 2)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed rounds (default 2)')
-    parser.add_argument('--steps', type=int, default=5, help='timed rounds (default 5)')
+    parser.add_argument('--steps', type=int, default=6, help='timed rounds (default 6)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch default)')
     parser.add_argument('--runs', type=int, default=2,
@@ -104,12 +123,24 @@ class PeakRSS:
         return self.peak - self.base
 
 
-def make_batch(size: int, batch: int) -> dict:
-    """``batch`` random uint8 images with three boxes each, in mmdet's packed format."""
-    from mmdet.structures import DetDataSample
-    from mmengine.structures import InstanceData
+def make_batch(size: int, batch: int, task: str = 'det') -> dict:
+    """``batch`` random uint8 images with three boxes each (mmdet's packed format) or a random
+    21-class label map each (mmseg's)."""
     g = torch.Generator().manual_seed(0)
     inputs, samples = [], []
+    if task == 'seg':
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+        for _ in range(batch):
+            inputs.append(torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8))
+            sample = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                                 pad_shape=(size, size)))
+            sample.gt_sem_seg = PixelData(
+                data=torch.randint(0, 21, (1, size, size), generator=g))
+            samples.append(sample)
+        return dict(inputs=inputs, data_samples=samples)
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
     for _ in range(batch):
         inputs.append(torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8))
         xy = torch.rand(3, 2, generator=g) * size * 0.6
@@ -128,7 +159,11 @@ def build(config: str, **overrides) -> nn.Module:
     from kd_transfer.hooks.reviewkd_teacher import resolve_config
     cfg = Config.fromfile(resolve_config(config))
     cfg.model.backbone.init_cfg = None
-    with DefaultScope.overwrite_default_scope('mmdet'):
+    cfg.model.pop('pretrained', None)
+    if cfg.model.get('data_preprocessor', None) and 'size' in cfg.model.data_preprocessor:
+        # mmseg pads every batch to the 512 crop: pad to a multiple of 32 instead (--size)
+        cfg.model.data_preprocessor.update(size=None, size_divisor=32)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
         model = MODELS.build(cfg.model)
     model.init_weights()
     return model
@@ -159,13 +194,14 @@ def main(argv=None) -> None:
     MMLogger.get_instance('reviewkd_benchmark', log_level='WARNING')  # quiet weight init
     torch.manual_seed(0)
     optim_cfg = dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4))
-    students = {k: build(STUDENT_CONFIG) for k in 'ade'}
+    student_config, teacher_config, features = TASKS[args.task]
+    students = {k: build(student_config) for k in 'ade'}
     for s in students.values():
         s.load_state_dict(students['a'].state_dict())
         s.train()
     wrappers = {k: build_optim_wrapper(s, optim_cfg) for k, s in students.items()}
 
-    teacher_full = build(TEACHER_CONFIG)
+    teacher_full = build(teacher_config)
     tmp = tempfile.mkdtemp(prefix='reviewkd_bench_')
     ckpt = osp.join(tmp, 'teacher.pth')
     torch.save({'state_dict': teacher_full.state_dict()}, ckpt)
@@ -180,26 +216,28 @@ def main(argv=None) -> None:
 
         def teacher_forward(self, inputs, data_samples) -> List[torch.Tensor]:
             out = []
-            handle = teacher_full.neck.register_forward_hook(lambda m, a, o: out.append(o))
+            handle = teacher_full.get_submodule(features).register_forward_hook(
+                lambda m, a, o: out.append(o))
             try:
                 teacher_full.loss(self.converter(inputs), data_samples)
             finally:
                 handle.remove()
             return list(out[0])
 
-    hook_kw = dict(teacher_config=TEACHER_CONFIG, teacher_checkpoint=ckpt, loss_weight=1.2)
+    hook_kw = dict(teacher_config=teacher_config, teacher_checkpoint=ckpt, loss_weight=1.2,
+                   student_features=features, teacher_features=features)
     hook_d, hook_e = ReviewKDHook(**hook_kw), WholeTeacherHook(**hook_kw)
     hook_d.before_run(FakeRunner(students['d'], wrappers['d']))
     hook_e.before_run(FakeRunner(students['e'], wrappers['e']))
     hook_d.install_loss()  # what the train loop's run_iter does around each iteration
     hook_e.install_loss()
 
-    data = make_batch(args.size, args.batch)
+    data = make_batch(args.size, args.batch, args.task)
     student_a, teacher = students['a'], hook_d.teacher
     inputs = student_a.data_preprocessor(data, True)['inputs']
     with torch.no_grad():
-        s_fixed = [f.detach() for f in student_a.extract_feat(inputs)]
-        t_fixed = extract_until(teacher, 'neck', hook_d.converter(inputs))
+        s_fixed = [f.detach() for f in extract_until(student_a, features, inputs)]
+        t_fixed = hook_d.teacher_forward(inputs, None)
     abf = hook_d.abf  # the chain (c) exercises; (d) also updates it, which does not matter
 
     def row_c() -> None:
@@ -208,9 +246,9 @@ def main(argv=None) -> None:
         loss.backward()
         abf.zero_grad(set_to_none=True)
 
-    def row_b() -> None:
+    def row_b() -> None:  # exactly what the hook runs of the teacher (format included)
         with torch.no_grad():
-            extract_until(teacher, 'neck', hook_d.converter(inputs))
+            hook_d.teacher_forward(inputs, None)
 
     rows: Dict[str, Callable[[], None]] = {
         'a': lambda: students['a'].train_step(data, wrappers['a']),
@@ -219,15 +257,21 @@ def main(argv=None) -> None:
         'd': lambda: students['d'].train_step(data, wrappers['d']),
         'e': lambda: students['e'].train_step(data, wrappers['e']),
     }
+    student_name, teacher_name, what = {
+        'det': ('Faster R-CNN R-18-FPN', 'R-50-FPN', 'backbone+neck'),
+        'seg': ('DeepLabV3+ R-18-D8', 'R-101-D8', 'backbone')}[args.task]
     names = {
-        'a': 'plain student step (R-18-FPN)',
-        'b': 'teacher backbone+neck, no grad (R-50-FPN)',
+        'a': f'plain student step ({student_name})',
+        'b': f'teacher {what}, no grad ({teacher_name})',
         'c': 'ABF chain + HCL fwd/bwd',
         'd': 'full step with ReviewKDHook',
         'e': 'distillation, whole teacher in loss mode',
     }
-    runs = [measure(rows, args.warmup, args.steps) for _ in range(args.runs)]
-    print(f'ReviewKDHook benchmark: Faster R-CNN R-50-FPN -> R-18-FPN, {args.size}x{args.size}, '
+    runs = []
+    for _ in range(args.runs):
+        times, peaks = measure(rows, args.warmup, args.steps)
+        runs.append(({k: statistics.median(v) for k, v in times.items()}, peaks, times))
+    print(f'ReviewKDHook benchmark: {teacher_name} -> {student_name}, {args.size}x{args.size}, '
           f'batch {args.batch}, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}; '
           f'median of {args.steps} rounds after {args.warmup} warm-up rounds, {args.malloc} '
           f'malloc, {args.runs} runs side by side')
@@ -235,24 +279,30 @@ def main(argv=None) -> None:
     print(f'| row | what | {head} |')
     print('|---|---|' + '---:|---:|' * args.runs)
     for key in rows:
-        cells = ' | '.join(f'{ms[key]:.0f} | {peak[key] / 2 ** 20:.0f}' for ms, peak in runs)
+        cells = ' | '.join(f'{ms[key]:.0f} | {peak[key] / 2 ** 20:.0f}' for ms, peak, _ in runs)
         print(f'| ({key}) | {names[key]} | {cells} |')
-    over = [ms['d'] / (ms['a'] + ms['b'] + ms['c']) for ms, _ in runs]
-    gain = [ms['e'] / ms['d'] for ms, _ in runs]
+    # per-round paired ratios (the rows of a round ran close together): geometric mean [95 % t]
+    over = [paired_ratio(t['d'], [a + b + c for a, b, c in zip(t['a'], t['b'], t['c'])])
+            for _, _, t in runs]
+    gain = [paired_ratio(t['e'], t['d']) for _, _, t in runs]
     for label, vals, ok in (('d / (a + b + c)', over, lambda v: v <= 1.02),
                             ('e / d', gain, lambda v: v >= 1.2)):
         target = '<= 1.02' if label.startswith('d') else '>= 1.2'
-        print(f'{label} = ' + ', '.join(f'{v:.3f}' for v in vals) +
-              f'  (spread {max(vals) - min(vals):.3f}; target {target}: '
-              f'{"met" if all(ok(v) for v in vals) else "NOT met"} in every run)')
+        points = [v[0] for v in vals]
+        print(f'{label} = ' + ', '.join(f'{r:.3f} [{lo:.3f}, {hi:.3f}]' for r, lo, hi in vals) +
+              f'  (spread {max(points) - min(points):.3f}; target {target}: '
+              f'{"met" if all(ok(v) for v in points) else "NOT met"} in every run)')
 
 
 def measure(rows: Dict[str, Callable[[], None]], warmup: int, steps: int) -> tuple:
-    """Interleaved rounds (a, b, c, d, e, a, ...): median ms and peak RSS increase per row."""
+    """Interleaved rounds whose order reverses every round (a, ..., e, e, ..., a, a, ...): the
+    ms of every row per timed round, and each row's peak RSS increase."""
     times = {k: [] for k in rows}
     peaks = {k: 0 for k in rows}
+    order = list(rows)
     for rnd in range(warmup + steps):
-        for key, fn in rows.items():
+        for key in (order if rnd % 2 == 0 else order[::-1]):
+            fn = rows[key]
             with PeakRSS() as mem:
                 start = time.perf_counter()
                 fn()
@@ -260,7 +310,7 @@ def measure(rows: Dict[str, Callable[[], None]], warmup: int, steps: int) -> tup
             if rnd >= warmup:
                 times[key].append(elapsed * 1000)
                 peaks[key] = max(peaks[key], mem.increase)
-    return {k: statistics.median(v) for k, v in times.items()}, peaks
+    return times, peaks
 
 
 if __name__ == '__main__':
