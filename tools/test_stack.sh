@@ -5,8 +5,8 @@
 # (the node's torch installed first, then tools/setup_env.sh, which keeps it, installs a numpy
 # that torch was built for and builds mmcv against it, cached in ~/.cache/kd_transfer/wheels),
 # then runs the tests that depend on torch's behaviour: the stack (mmcv ops, an mmdet and an
-# mmseg step), safe loading, resume, fault tests of the GPU conditions, distributed and the
-# ReviewKD hook. Extra arguments go to pytest.
+# mmseg step), safe loading, resume, fault tests of the GPU conditions, distributed, the
+# ReviewKD hook and the teacher's memory format (Distiller). Extra arguments go to pytest.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TORCH="${1:?usage: $0 TORCH_VERSION [pytest args]}"; shift
@@ -24,5 +24,6 @@ cd "$ROOT"
 PYTHONPATH="$ROOT" "$VENV/bin/python" -m pytest \
     tests/test_stack tests/test_fileio.py tests/test_safe_load.py tests/test_safe_load_range.py \
     tests/test_resume.py tests/test_gpu_conditions.py tests/test_tools/test_distributed.py \
-    tests/test_hooks/test_finite_loss.py tests/test_hooks/test_reviewkd_hook.py "$@"
+    tests/test_hooks/test_finite_loss.py tests/test_hooks/test_reviewkd_hook.py \
+    tests/test_models/test_teacher_format.py tests/test_models/test_distiller.py "$@"
 log "done"
