@@ -13,8 +13,8 @@ inside the step. kd_transfer runs its frozen teacher channels-last on the CPU (i
 kd_transfer/models/teacher_format.py); a third side, kd_transfer with
 ``teacher_channels_last=False``, shows the framework without that. The sides and the lower
 bound (a plain teacher forward without grad + plain student step) are timed in interleaved
-rounds (a, b, c, d, d, c, b, a, ...: the order reverses every round) so that a change of machine load hits them alike and no side always
-follows the same other; ours/peer is the geometric mean of the per-round ratios with its 95 % t
+rounds (a, b, c, d, d, c, b, a, ...: the order reverses every round) so that a change of
+machine load hits them alike and no side always follows the same other; ours/peer is the geometric mean of the per-round ratios with its 95 % t
 interval, the ms figures are medians.
 
 torchdistill is only needed here: install it outside the project's environment, e.g.

@@ -4,17 +4,17 @@ student) or a segmenter (DeepLabV3+ R-101-D8 teacher -> R-18-D8 student, the shi
 configs/reviewkd/deeplabv3plus_r101-r18-d8 recipe).
 
     python tools/benchmarks/reviewkd_hook.py [--task det|seg] [--size 320] [--batch 2]
-        [--warmup 2] [--steps 5] [--threads N] [--runs 2] [--malloc steady|rss]
+        [--warmup 2] [--steps 6] [--threads N] [--runs 2] [--malloc steady|rss]
 
-Rows, measured side by side in one process and interleaved round by round (a, b, c, d, e,
-a, b, ...) so that a change of machine load hits every row alike:
+Rows, measured side by side in one process and interleaved round by round (a, ..., e, e, ...,
+a, a, ...) so that a change of machine load hits every row alike:
 
   (a) plain student training step (forward, backward, SGD step), no distillation;
-  (b) teacher backbone + FPN forward without grad (what the hook runs of the teacher, in its
-      memory format: channels-last on the CPU);
-  (c) ABF chain + HCL forward / backward alone, on the student's FPN features;
+  (b) teacher backbone (+ FPN for det) forward without grad (what the hook runs of the
+      teacher, in its memory format: channels-last on the CPU);
+  (c) ABF chain + HCL forward / backward alone, on the student's distilled features;
   (d) the full training step with ReviewKDHook;
-  (e) the same distillation, but the whole teacher detector run in loss mode under no_grad
+  (e) the same distillation, but the whole teacher model run in loss mode under no_grad
       (train mode, BN frozen), its features recorded on the way -- what mmrazor's
       SingleTeacherDistill does (plain memory format, as there).
 
@@ -67,7 +67,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TASKS = {
     'det': (osp.join(ROOT, 'configs/reviewkd/faster-rcnn_r101-r18_fpn_1x_coco.py'),
             'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 'neck'),
-    'seg': (osp.join(ROOT, 'configs/reviewkd/deeplabv3plus_r101-r18-d8_4xb4-20k_voc12aug-512x512.py'),
+    'seg': (osp.join(ROOT, 'configs/reviewkd/'
+                           'deeplabv3plus_r101-r18-d8_4xb4-20k_voc12aug-512x512.py'),
             'mmseg::deeplabv3plus/deeplabv3plus_r101-d8_4xb4-20k_voc12aug-512x512.py', 'backbone'),
 }
 
@@ -212,7 +213,7 @@ def main(argv=None) -> None:
     teacher_full.requires_grad_(False)
 
     class WholeTeacherHook(ReviewKDHook):
-        """(e): the teacher detector runs in loss mode; its FPN outputs are recorded."""
+        """(e): the whole teacher runs in loss mode; its distilled features are recorded."""
 
         def teacher_forward(self, inputs, data_samples) -> List[torch.Tensor]:
             out = []
@@ -233,7 +234,7 @@ def main(argv=None) -> None:
     hook_e.install_loss()
 
     data = make_batch(args.size, args.batch, args.task)
-    student_a, teacher = students['a'], hook_d.teacher
+    student_a = students['a']
     inputs = student_a.data_preprocessor(data, True)['inputs']
     with torch.no_grad():
         s_fixed = [f.detach() for f in extract_until(student_a, features, inputs)]
